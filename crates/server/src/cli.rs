@@ -1,0 +1,159 @@
+//! Command-line interface: `pharos serve`, `pharos check config`, `pharos tsdb analyze|dump`.
+
+use crate::tsdb_cmd::selector::{parse_selector, SelectorError};
+use crate::tsdb_cmd::time_arg::{parse_time, TimeError, TIME_HELP};
+use clap::{Args, Parser, Subcommand};
+use pharos_model::Matcher;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pharos",
+    version,
+    about = "Pharos: production monitoring and incident response in one binary"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: ingest, storage and HTTP APIs on one port.
+    Serve(ServeArgs),
+    /// Validate files without starting anything.
+    #[command(subcommand)]
+    Check(CheckCommand),
+    /// Inspect a data directory offline (stop the server first).
+    #[command(subcommand)]
+    Tsdb(TsdbCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Configuration file (pharos.yml); built-in defaults apply when omitted.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory holding all stored data.
+    #[arg(long, value_name = "DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Address to serve HTTP on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9700")]
+    pub listen: String,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Log verbosity: error, warn, info, debug or trace, or a filter such as
+    /// "info,pharos_tsdb=debug".
+    #[arg(long, value_name = "LEVEL", default_value = "info")]
+    pub log_level: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CheckCommand {
+    /// Check configuration files; exits 1 listing every problem found.
+    Config {
+        /// pharos.yml files to check.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TsdbCommand {
+    /// Report series cardinality: top metrics, label names and label pairs.
+    Analyze {
+        /// Data directory of a stopped server.
+        #[arg(long, value_name = "DIR", default_value = "./data")]
+        data_dir: PathBuf,
+        /// Entries shown per list.
+        #[arg(long, value_name = "N", default_value_t = 20)]
+        limit: usize,
+    },
+    /// Print every sample as `labels value timestamp_ms`, one per line.
+    Dump(DumpArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DumpArgs {
+    /// Data directory of a stopped server.
+    #[arg(long, value_name = "DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Earliest sample time to print (inclusive); default: the beginning.
+    #[arg(long, value_name = "TIME", value_parser = time_value, long_help = time_long_help("Earliest sample time to print (inclusive); default: the beginning."))]
+    pub min_time: Option<i64>,
+    /// Latest sample time to print (inclusive); default: the end.
+    #[arg(long, value_name = "TIME", value_parser = time_value, long_help = time_long_help("Latest sample time to print (inclusive); default: the end."))]
+    pub max_time: Option<i64>,
+    /// Series selector such as 'up{job="x",instance=~"a.*"}'; repeat for a union.
+    /// Default: every series.
+    #[arg(long = "match", value_name = "SELECTOR", value_parser = selector_value)]
+    pub matchers: Vec<Vec<Matcher>>,
+}
+
+fn time_long_help(first: &str) -> String {
+    format!("{first}\nAccepted forms: {TIME_HELP}.")
+}
+
+fn time_value(s: &str) -> Result<i64, TimeError> {
+    parse_time(s)
+}
+
+fn selector_value(s: &str) -> Result<Vec<Matcher>, SelectorError> {
+    parse_selector(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_defaults() {
+        let cli = Cli::try_parse_from(["pharos", "serve"]).unwrap();
+        let Command::Serve(a) = cli.command else { panic!() };
+        assert_eq!(a.data_dir, PathBuf::from("./data"));
+        assert_eq!(a.listen, "127.0.0.1:9700");
+        assert!(a.config.is_none());
+        assert_eq!(a.log.log_level, "info");
+    }
+
+    #[test]
+    fn dump_flags() {
+        let cli = Cli::try_parse_from([
+            "pharos",
+            "tsdb",
+            "dump",
+            "--min-time",
+            "1700000000.5",
+            "--max-time",
+            "2023-11-14T22:13:20Z",
+            "--match",
+            "up",
+            "--match",
+            "{job=\"x\"}",
+        ])
+        .unwrap();
+        let Command::Tsdb(TsdbCommand::Dump(d)) = cli.command else { panic!() };
+        assert_eq!(d.min_time, Some(1_700_000_000_500));
+        assert_eq!(d.max_time, Some(1_700_000_000_000));
+        assert_eq!(d.matchers.len(), 2);
+    }
+
+    #[test]
+    fn bad_values_are_usage_errors() {
+        let e = Cli::try_parse_from(["pharos", "tsdb", "dump", "--match", "up{"]).unwrap_err();
+        assert!(e.to_string().contains("unclosed"), "{e}");
+        let e = Cli::try_parse_from(["pharos", "tsdb", "dump", "--min-time", "soon"]).unwrap_err();
+        assert!(e.to_string().contains("RFC 3339"), "{e}");
+        assert!(Cli::try_parse_from(["pharos", "check", "config"]).is_err());
+    }
+}

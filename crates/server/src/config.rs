@@ -1,0 +1,258 @@
+//! `pharos.yml`: the typed configuration, its defaults, loading with every error named by
+//! file, line and field path, and the mapping onto the storage options.
+//!
+//! Loading has two passes. Parsing (serde) catches syntax, unknown fields and malformed
+//! values; [`load::parse`] keeps going after an error so one run reports all of them.
+//! Validation ([`validate`]) then checks what only makes sense across fields.
+
+mod load;
+pub mod units;
+mod validate;
+
+pub use load::{load_file, parse, ConfigError, ConfigErrors, LoadError};
+pub use units::{ByteSize, PromDuration};
+
+use pharos_tsdb::{FsyncPolicy, Limits, Options};
+use serde::{Deserialize, Deserializer};
+
+/// Lets a section be written with no body (`storage:`), which YAML reads as null.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    #[serde(deserialize_with = "null_as_default")]
+    pub storage: StorageConfig,
+    #[serde(deserialize_with = "null_as_default")]
+    pub server: ServerConfig,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    #[serde(deserialize_with = "null_as_default")]
+    pub tsdb: TsdbConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TsdbConfig {
+    pub retention: PromDuration,
+    /// 0 disables size-based retention.
+    pub retention_size: ByteSize,
+    pub block_span: PromDuration,
+    pub out_of_order_window: PromDuration,
+    pub max_exemplars_per_series: usize,
+    #[serde(deserialize_with = "null_as_default")]
+    pub wal: WalConfig,
+    #[serde(deserialize_with = "null_as_default")]
+    pub limits: LimitsConfig,
+}
+
+impl Default for TsdbConfig {
+    fn default() -> Self {
+        let o = Options::default();
+        TsdbConfig {
+            retention: ms_duration(o.retention_ms),
+            retention_size: ByteSize(o.retention_bytes),
+            block_span: ms_duration(o.block_span_ms),
+            out_of_order_window: ms_duration(o.ooo_window_ms),
+            max_exemplars_per_series: o.max_exemplars_per_series,
+            wal: WalConfig::default(),
+            limits: LimitsConfig::default(),
+        }
+    }
+}
+
+fn ms_duration(ms: i64) -> PromDuration {
+    PromDuration::from_millis(ms.max(0) as u64)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FsyncMode {
+    Always,
+    Interval,
+    Never,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WalConfig {
+    pub segment_size: ByteSize,
+    pub fsync: FsyncMode,
+    /// Only used with `fsync: interval`.
+    pub fsync_interval: PromDuration,
+}
+
+impl Default for WalConfig {
+    fn default() -> Self {
+        let o = Options::default();
+        let (fsync, interval) = match o.fsync {
+            FsyncPolicy::Always => (FsyncMode::Always, PromDuration::from_secs(1)),
+            FsyncPolicy::Interval(d) => (FsyncMode::Interval, PromDuration::from_millis(d.as_millis() as u64)),
+            FsyncPolicy::Never => (FsyncMode::Never, PromDuration::from_secs(1)),
+        };
+        WalConfig {
+            segment_size: ByteSize(o.wal_segment_bytes),
+            fsync,
+            fsync_interval: interval,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// 0 means unlimited.
+    pub max_series: usize,
+    /// 0 means unlimited.
+    pub max_series_per_metric: usize,
+    pub max_labels_per_series: usize,
+    pub max_label_name_length: usize,
+    pub max_label_value_length: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let l = Limits::default();
+        LimitsConfig {
+            max_series: l.max_series,
+            max_series_per_metric: l.max_series_per_metric,
+            max_labels_per_series: l.max_labels_per_series,
+            max_label_name_length: l.max_label_name_length,
+            max_label_value_length: l.max_label_value_length,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Largest remote_write body accepted, as sent (compressed).
+    pub max_request_bytes: ByteSize,
+    /// Write requests processed at once; more are answered 429. Unset: twice the CPUs.
+    pub max_inflight_writes: Option<usize>,
+    /// Time a client gets to send a write request's body.
+    pub write_timeout: PromDuration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_request_bytes: ByteSize(32 << 20),
+            max_inflight_writes: None,
+            write_timeout: PromDuration::from_secs(30),
+        }
+    }
+}
+
+impl ServerConfig {
+    pub fn inflight_writes(&self) -> usize {
+        self.max_inflight_writes.unwrap_or_else(|| {
+            // Appends are CPU-bound on the blocking pool; a couple per core keeps the cores
+            // busy while one request waits on the WAL, without queueing unbounded memory.
+            let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+            (2 * cpus).max(2)
+        })
+    }
+}
+
+impl Config {
+    /// The storage options this configuration asks for.
+    pub fn tsdb_options(&self) -> Options {
+        let t = &self.storage.tsdb;
+        let fsync = match t.wal.fsync {
+            FsyncMode::Always => FsyncPolicy::Always,
+            FsyncMode::Interval => FsyncPolicy::Interval(t.wal.fsync_interval.to_std()),
+            FsyncMode::Never => FsyncPolicy::Never,
+        };
+        Options {
+            retention_ms: t.retention.as_millis_i64(),
+            retention_bytes: t.retention_size.0,
+            block_span_ms: t.block_span.as_millis_i64(),
+            ooo_window_ms: t.out_of_order_window.as_millis_i64(),
+            wal_segment_bytes: t.wal.segment_size.0,
+            fsync,
+            limits: Limits {
+                max_series: t.limits.max_series,
+                max_series_per_metric: t.limits.max_series_per_metric,
+                max_labels_per_series: t.limits.max_labels_per_series,
+                max_label_name_length: t.limits.max_label_name_length,
+                max_label_value_length: t.limits.max_label_value_length,
+            },
+            max_exemplars_per_series: t.max_exemplars_per_series,
+            background_maintenance: true,
+            ..Options::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_map_to_storage_defaults() {
+        let o = Config::default().tsdb_options();
+        let d = Options::default();
+        assert_eq!(o.retention_ms, d.retention_ms);
+        assert_eq!(o.retention_bytes, d.retention_bytes);
+        assert_eq!(o.block_span_ms, d.block_span_ms);
+        assert_eq!(o.ooo_window_ms, d.ooo_window_ms);
+        assert_eq!(o.wal_segment_bytes, d.wal_segment_bytes);
+        assert_eq!(o.fsync, d.fsync);
+        assert_eq!(o.limits, d.limits);
+    }
+
+    #[test]
+    fn full_config_maps() {
+        let text = "\
+storage:
+  tsdb:
+    retention: 30d
+    retention_size: 10GB
+    block_span: 1h
+    out_of_order_window: 5m
+    max_exemplars_per_series: 3
+    wal:
+      segment_size: 64MB
+      fsync: always
+    limits:
+      max_series: 5
+      max_series_per_metric: 2
+server:
+  max_request_bytes: 1MB
+  max_inflight_writes: 3
+  write_timeout: 10s
+";
+        let c = parse("pharos.yml", text).unwrap();
+        let o = c.tsdb_options();
+        assert_eq!(o.retention_ms, 30 * pharos_tsdb::DAY_MS);
+        assert_eq!(o.retention_bytes, 10 << 30);
+        assert_eq!(o.block_span_ms, pharos_tsdb::HOUR_MS);
+        assert_eq!(o.ooo_window_ms, 5 * pharos_tsdb::MINUTE_MS);
+        assert_eq!(o.max_exemplars_per_series, 3);
+        assert_eq!(o.wal_segment_bytes, 64 << 20);
+        assert_eq!(o.fsync, FsyncPolicy::Always);
+        assert_eq!(o.limits.max_series, 5);
+        assert_eq!(o.limits.max_series_per_metric, 2);
+        assert_eq!(o.limits.max_labels_per_series, Limits::default().max_labels_per_series);
+        assert_eq!(c.server.max_request_bytes, ByteSize(1 << 20));
+        assert_eq!(c.server.inflight_writes(), 3);
+        assert_eq!(c.server.write_timeout, PromDuration::from_secs(10));
+    }
+
+    #[test]
+    fn empty_and_null_sections_are_defaults() {
+        assert_eq!(parse("p.yml", "").unwrap(), Config::default());
+        assert_eq!(parse("p.yml", "# nothing\n").unwrap(), Config::default());
+        assert_eq!(parse("p.yml", "storage:\n  tsdb:\nserver:\n").unwrap(), Config::default());
+    }
+}

@@ -1,0 +1,163 @@
+//! Semantic checks that need a whole parsed config: each returns every problem at once,
+//! as (field path, message).
+
+use super::{ByteSize, Config, FsyncMode, PromDuration};
+
+/// Prometheus refuses WAL segments outside this range too; smaller ones churn files,
+/// larger ones make a checkpoint rewrite a lot of data at once.
+const MIN_WAL_SEGMENT: ByteSize = ByteSize(64 << 10);
+const MAX_WAL_SEGMENT: ByteSize = ByteSize(1 << 30);
+/// Finer block alignment than this only multiplies blocks.
+const MIN_BLOCK_SPAN: PromDuration = PromDuration::from_secs(60);
+/// Below this an out-of-order window only adds bookkeeping: senders' jitter is larger.
+const MIN_OOO_WINDOW: PromDuration = PromDuration::from_secs(1);
+
+pub(crate) fn validate(c: &Config) -> Vec<(String, String)> {
+    let mut errs: Vec<(String, String)> = Vec::new();
+    let mut err = |path: &str, msg: String| errs.push((path.to_owned(), msg));
+    let t = &c.storage.tsdb;
+
+    if t.retention.is_zero() {
+        err("storage.tsdb.retention", "must be greater than 0".into());
+    }
+    if t.block_span < MIN_BLOCK_SPAN {
+        err(
+            "storage.tsdb.block_span",
+            format!("must be at least {MIN_BLOCK_SPAN}, got {}", t.block_span),
+        );
+    } else if !t.retention.is_zero() && t.retention < t.block_span {
+        err(
+            "storage.tsdb.retention",
+            format!(
+                "retention ({}) is shorter than block_span ({}): blocks would be deleted as soon as they are written",
+                t.retention, t.block_span
+            ),
+        );
+    }
+    if !t.out_of_order_window.is_zero() && t.out_of_order_window < MIN_OOO_WINDOW {
+        err(
+            "storage.tsdb.out_of_order_window",
+            format!(
+                "must be 0 (disabled) or at least {MIN_OOO_WINDOW}, got {}",
+                t.out_of_order_window
+            ),
+        );
+    }
+    if !t.retention.is_zero() && t.out_of_order_window > t.retention {
+        err(
+            "storage.tsdb.out_of_order_window",
+            format!(
+                "({}) exceeds retention ({}): samples that old would be deleted on arrival",
+                t.out_of_order_window, t.retention
+            ),
+        );
+    }
+    let seg = t.wal.segment_size;
+    if seg < MIN_WAL_SEGMENT || seg > MAX_WAL_SEGMENT {
+        err(
+            "storage.tsdb.wal.segment_size",
+            format!("must be between {MIN_WAL_SEGMENT} and {MAX_WAL_SEGMENT}, got {seg}"),
+        );
+    }
+    if t.wal.fsync == FsyncMode::Interval && t.wal.fsync_interval.is_zero() {
+        err(
+            "storage.tsdb.wal.fsync_interval",
+            "must be greater than 0 with fsync: interval (use fsync: always to sync every write)".into(),
+        );
+    }
+    let l = &t.limits;
+    for (name, v) in [
+        ("max_labels_per_series", l.max_labels_per_series),
+        ("max_label_name_length", l.max_label_name_length),
+        ("max_label_value_length", l.max_label_value_length),
+    ] {
+        if v == 0 {
+            err(&format!("storage.tsdb.limits.{name}"), "must be at least 1".into());
+        }
+    }
+    if l.max_series != 0 && l.max_series_per_metric > l.max_series {
+        err(
+            "storage.tsdb.limits.max_series_per_metric",
+            format!(
+                "({}) exceeds max_series ({}); it could never be reached",
+                l.max_series_per_metric, l.max_series
+            ),
+        );
+    }
+
+    let s = &c.server;
+    if s.max_request_bytes.0 == 0 {
+        err("server.max_request_bytes", "must be greater than 0".into());
+    }
+    if s.max_inflight_writes == Some(0) {
+        err("server.max_inflight_writes", "must be at least 1".into());
+    }
+    if s.write_timeout.is_zero() {
+        err("server.write_timeout", "must be greater than 0".into());
+    }
+    errs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert!(super::validate(&Default::default()).is_empty());
+    }
+
+    #[test]
+    fn all_semantic_errors_reported_together() {
+        let text = "\
+storage:
+  tsdb:
+    retention: 0s
+    block_span: 0s
+    out_of_order_window: 500ms
+    wal:
+      segment_size: 1KB
+      fsync: interval
+      fsync_interval: 0s
+    limits:
+      max_labels_per_series: 0
+      max_series: 10
+      max_series_per_metric: 11
+server:
+  max_inflight_writes: 0
+  write_timeout: 0s
+  max_request_bytes: 0
+";
+        let errs: Vec<String> = parse("pharos.yml", text)
+            .unwrap_err()
+            .0
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let want = [
+            "pharos.yml:3:5: storage.tsdb.retention: must be greater than 0",
+            "pharos.yml:4:5: storage.tsdb.block_span: must be at least 1m, got 0s",
+            "pharos.yml:5:5: storage.tsdb.out_of_order_window: must be 0 (disabled) or at least 1s, got 500ms",
+            "pharos.yml:7:7: storage.tsdb.wal.segment_size: must be between 64KiB and 1GiB, got 1KiB",
+            "pharos.yml:9:7: storage.tsdb.wal.fsync_interval: must be greater than 0",
+            "pharos.yml:11:7: storage.tsdb.limits.max_labels_per_series: must be at least 1",
+            "pharos.yml:13:7: storage.tsdb.limits.max_series_per_metric: (11) exceeds max_series (10)",
+            "pharos.yml:17:3: server.max_request_bytes: must be greater than 0",
+            "pharos.yml:15:3: server.max_inflight_writes: must be at least 1",
+            "pharos.yml:16:3: server.write_timeout: must be greater than 0",
+        ];
+        assert_eq!(errs.len(), want.len(), "{errs:#?}");
+        for (got, want) in errs.iter().zip(want) {
+            assert!(got.starts_with(want), "got {got:?}, want prefix {want:?}");
+        }
+    }
+
+    #[test]
+    fn cross_field_checks() {
+        let errs = parse("p.yml", "storage:\n  tsdb:\n    retention: 1h\n    out_of_order_window: 2h\n")
+            .unwrap_err()
+            .to_string();
+        assert!(errs.contains("p.yml:3:5: storage.tsdb.retention: retention (1h) is shorter than block_span (2h)"), "{errs}");
+        assert!(errs.contains("p.yml:4:5: storage.tsdb.out_of_order_window: (2h) exceeds retention (1h)"), "{errs}");
+    }
+}

@@ -1,0 +1,175 @@
+//! The HTTP API on the one Pharos port: routes, shared state, request accounting, and the
+//! seam ([`Store`]) through which handlers reach the storage.
+//!
+//! | module | routes |
+//! |---|---|
+//! | [`health`] | `/-/healthy`, `/-/ready`, `/metrics` |
+//! | [`write`] | `POST /api/v1/write` (remote_write v1) |
+//! | [`admin`] | `POST /api/v1/admin/tsdb/flush` |
+
+pub mod admin;
+pub mod health;
+pub mod write;
+
+use crate::self_metrics::{HttpMetrics, WriteMetrics};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use pharos_model::WriteBatch;
+use pharos_tsdb::{AppendOutcome, Db, DbStats};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+
+/// What the HTTP handlers need from the storage. [`Db`] is the implementation; tests
+/// substitute their own to exercise the handlers' answers.
+pub trait Store: Send + Sync + 'static {
+    fn append(&self, batch: &WriteBatch<'_>) -> pharos_tsdb::Result<AppendOutcome>;
+    fn flush(&self) -> pharos_tsdb::Result<()>;
+    fn stats(&self) -> DbStats;
+}
+
+impl Store for Db {
+    fn append(&self, batch: &WriteBatch<'_>) -> pharos_tsdb::Result<AppendOutcome> {
+        Db::append(self, batch)
+    }
+
+    fn flush(&self) -> pharos_tsdb::Result<()> {
+        Db::flush(self)
+    }
+
+    fn stats(&self) -> DbStats {
+        Db::stats(self)
+    }
+}
+
+/// Tunables of the HTTP layer, from the `server` config section.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub max_request_bytes: usize,
+    pub max_decompressed_bytes: usize,
+    pub max_inflight_writes: usize,
+    pub write_timeout: Duration,
+}
+
+/// State shared by all handlers.
+pub struct AppState {
+    store: OnceLock<Arc<dyn Store>>,
+    ready: AtomicBool,
+    pub(crate) settings: HttpSettings,
+    pub(crate) write_permits: Arc<Semaphore>,
+    pub(crate) http_metrics: HttpMetrics,
+    pub(crate) write_metrics: WriteMetrics,
+}
+
+impl AppState {
+    pub fn new(settings: HttpSettings) -> Arc<Self> {
+        Arc::new(AppState {
+            store: OnceLock::new(),
+            ready: AtomicBool::new(false),
+            write_permits: Arc::new(Semaphore::new(settings.max_inflight_writes)),
+            settings,
+            http_metrics: HttpMetrics::default(),
+            write_metrics: WriteMetrics::default(),
+        })
+    }
+
+    /// Called once the storage has replayed its WAL; from then on requests reach it.
+    pub fn set_ready(&self, store: Arc<dyn Store>) {
+        if self.store.set(store).is_ok() {
+            self.ready.store(true, Ordering::Release);
+        }
+    }
+
+    /// Called when shutting down, so `/-/ready` tells load balancers to go elsewhere
+    /// while in-flight requests finish.
+    pub fn set_not_ready(&self) {
+        self.ready.store(false, Ordering::Release);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// The storage, once ready.
+    pub(crate) fn store(&self) -> Option<Arc<dyn Store>> {
+        if self.is_ready() {
+            self.store.get().cloned()
+        } else {
+            None
+        }
+    }
+
+    /// The storage even while shutting down, for self-metrics.
+    pub(crate) fn store_any(&self) -> Option<Arc<dyn Store>> {
+        self.store.get().cloned()
+    }
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/-/healthy", get(health::healthy))
+        .route("/-/ready", get(health::ready))
+        .route("/metrics", get(health::metrics))
+        .route("/api/v1/write", post(write::remote_write))
+        .route("/api/v1/admin/tsdb/flush", post(admin::flush).put(admin::flush))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), track))
+        .with_state(state)
+}
+
+async fn not_found() -> Response {
+    plain(StatusCode::NOT_FOUND, "not found")
+}
+
+/// Counts every request by route template (not raw path, which would grow unbounded).
+async fn track(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let handler = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "other".to_owned(), |m| m.as_str().to_owned());
+    let method = req.method().clone();
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    let elapsed = start.elapsed();
+    st.http_metrics.observe(&handler, resp.status().as_u16(), elapsed);
+    tracing::debug!(%method, handler, status = resp.status().as_u16(), elapsed_ms = elapsed.as_millis() as u64, "request");
+    resp
+}
+
+/// A plain-text answer, newline-terminated as Prometheus writes its error bodies.
+pub(crate) fn plain(status: StatusCode, msg: impl Into<String>) -> Response {
+    let mut body = msg.into();
+    if !body.ends_with('\n') {
+        body.push('\n');
+    }
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"))],
+        body,
+    )
+        .into_response()
+}
+
+/// A plain-text answer telling the client when to come back.
+pub(crate) fn retry_after(status: StatusCode, secs: u64, msg: impl Into<String>) -> Response {
+    let mut resp = plain(status, msg);
+    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    resp
+}
+
+/// Until the WAL is replayed, storage-backed routes answer this.
+pub(crate) fn not_ready() -> Response {
+    retry_after(
+        StatusCode::SERVICE_UNAVAILABLE,
+        1,
+        "Pharos is not ready: the write-ahead log is being replayed or the server is shutting down",
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,125 @@
+//! The `pharos` binary's library: command line, configuration, HTTP APIs, wiring and the
+//! process lifecycle.
+//!
+//! This crate owns everything between the operator and the stages: parsing flags, loading
+//! and validating `pharos.yml` (every error with file, line and field), mapping it onto
+//! each stage's options, serving the HTTP APIs on one port, exposing self-metrics, and
+//! starting and stopping cleanly. It must not hold storage, decoding or query logic of
+//! its own: handlers decode with `pharos-ingest`, store and read through `pharos-tsdb`,
+//! and only translate between HTTP and those calls.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`cli`] | clap definitions of every subcommand |
+//! | [`config`] | `pharos.yml` types, defaults, parsing with all errors, validation, units |
+//! | [`http`] | axum router, shared state, write/admin/health handlers |
+//! | [`self_metrics`] | `/metrics` rendering: process, storage and HTTP metrics |
+//! | [`serve`] | `pharos serve`: bind, open storage, serve, graceful shutdown |
+//! | [`tsdb_cmd`] | `pharos tsdb analyze|dump`, series selectors, time arguments |
+//! | [`float_fmt`] | sample values as text that parses back exactly |
+//!
+//! Write path: `POST /api/v1/write` → concurrency permit → body (size limit) → blocking
+//! thread: snappy → protobuf decode → `Db::append` → status from the append outcome.
+//!
+//! Read path (offline for now): `pharos tsdb dump` → `Db::open_read_only` → querier →
+//! series in label order → one line per sample.
+
+pub mod cli;
+pub mod config;
+pub mod float_fmt;
+pub mod http;
+pub mod self_metrics;
+pub mod serve;
+pub mod tsdb_cmd;
+
+use clap::Parser;
+use cli::{CheckCommand, Cli, Command, TsdbCommand};
+use std::io::Write;
+use std::process::ExitCode;
+
+/// Runs the command line; every failure becomes a message on stderr and exit code 1.
+pub fn main_entry() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(filter: &str) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .map_err(|e| anyhow::anyhow!("invalid --log-level {filter:?}: {e}"))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init()
+        .map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => {
+            init_logging(&args.log.log_level)?;
+            let config = match &args.config {
+                Some(path) => config::load_file(path)?,
+                None => config::Config::default(),
+            };
+            serve::run(serve::ServeOptions {
+                config,
+                data_dir: args.data_dir,
+                listen: args.listen,
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check(CheckCommand::Config { files }) => Ok(check_config(&files)),
+        Command::Tsdb(cmd) => {
+            // The storage logs what it repairs while opening (torn WAL tails); show that.
+            init_logging("warn")?;
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            match cmd {
+                TsdbCommand::Analyze { data_dir, limit } => tsdb_cmd::analyze(&data_dir, limit, &mut out)?,
+                TsdbCommand::Dump(d) => tsdb_cmd::dump(
+                    tsdb_cmd::DumpArgs {
+                        data_dir: &d.data_dir,
+                        min_time: d.min_time.unwrap_or(i64::MIN),
+                        max_time: d.max_time.unwrap_or(i64::MAX),
+                        selectors: d.matchers,
+                    },
+                    &mut out,
+                )?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn check_config(files: &[std::path::PathBuf]) -> ExitCode {
+    let mut failed = false;
+    for file in files {
+        match config::load_file(file) {
+            Ok(_) => println!("SUCCESS: {} is valid", file.display()),
+            Err(config::LoadError::Invalid(errs)) => {
+                failed = true;
+                let n = errs.0.len();
+                let mut err = std::io::stderr().lock();
+                let _ = writeln!(err, "FAILED: {} has {n} error{}:", file.display(), if n == 1 { "" } else { "s" });
+                for e in &errs.0 {
+                    let _ = writeln!(err, "  {e}");
+                }
+            }
+            Err(e) => {
+                failed = true;
+                eprintln!("FAILED: {e}");
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,138 @@
+//! `pharos serve`: process lifecycle. Binds the port first (so `/-/healthy` answers and
+//! `/-/ready` says 503 during WAL replay), opens the storage, serves until SIGTERM or
+//! SIGINT, then stops accepting, lets in-flight requests finish and closes the storage.
+
+use crate::config::Config;
+use crate::http::{self, AppState, HttpSettings};
+use anyhow::Context as _;
+use pharos_ingest::remote_write::DEFAULT_MAX_DECOMPRESSED_BYTES;
+use pharos_tsdb::Db;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+
+/// How long in-flight requests get to finish after a shutdown signal before the storage
+/// is closed under them (their appends then fail and senders retry elsewhere).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+pub struct ServeOptions {
+    pub config: Config,
+    pub data_dir: PathBuf,
+    pub listen: String,
+}
+
+pub fn run(opts: ServeOptions) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("pharos-worker")
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(serve(opts))
+}
+
+/// Resolves on the first SIGTERM or SIGINT.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+        })
+    }
+
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
+}
+
+async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
+    // Installed before anything slow, so a signal during WAL replay still shuts down cleanly.
+    let mut signals = Signals::install()?;
+    let server_cfg = &opts.config.server;
+    let settings = HttpSettings {
+        max_request_bytes: usize::try_from(server_cfg.max_request_bytes.0).unwrap_or(usize::MAX),
+        max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED_BYTES,
+        max_inflight_writes: server_cfg.inflight_writes(),
+        write_timeout: server_cfg.write_timeout.to_std(),
+    };
+    let state = AppState::new(settings);
+    let listener = tokio::net::TcpListener::bind(&opts.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", opts.listen))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    tracing::info!(%addr, data_dir = %opts.data_dir.display(), "listening");
+
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let app = http::router(state.clone());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+
+    std::fs::create_dir_all(&opts.data_dir)
+        .with_context(|| format!("cannot create data directory {}", opts.data_dir.display()))?;
+    let tsdb_opts = opts.config.tsdb_options();
+    let dir = opts.data_dir.clone();
+    tracing::info!("opening storage and replaying the write-ahead log");
+    let mut open = tokio::task::spawn_blocking(move || Db::open(&dir, tsdb_opts));
+
+    let (db, signalled) = tokio::select! {
+        opened = &mut open => (opened, None),
+        sig = signals.recv() => {
+            tracing::info!(signal = sig, "shutdown requested during WAL replay; stopping once it completes");
+            (open.await, Some(sig))
+        }
+    };
+    let db = match db {
+        Ok(Ok(db)) => db,
+        Ok(Err(e)) => {
+            let _ = stop_tx.send(true);
+            let _ = server.await;
+            return Err(e).with_context(|| format!("cannot open storage in {}", opts.data_dir.display()));
+        }
+        Err(e) => {
+            let _ = stop_tx.send(true);
+            return Err(e).context("storage open task failed");
+        }
+    };
+
+    if signalled.is_none() {
+        state.set_ready(db.clone());
+        tracing::info!("Pharos is ready");
+        let sig = signals.recv().await;
+        tracing::info!(signal = sig, "shutting down: finishing in-flight requests");
+    }
+    state.set_not_ready();
+    let _ = stop_tx.send(true);
+    match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "HTTP server stopped with an error"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "HTTP server task failed"),
+        Err(_) => tracing::warn!(
+            grace_secs = SHUTDOWN_GRACE.as_secs(),
+            "in-flight requests did not finish in time; closing storage anyway"
+        ),
+    }
+    close(db).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn close(db: Arc<Db>) -> anyhow::Result<()> {
+    tokio::task::spawn_blocking(move || db.close())
+        .await
+        .context("storage close task failed")?
+        .context("closing storage")
+}

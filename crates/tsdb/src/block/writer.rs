@@ -1,0 +1,260 @@
+//! Writing a block from a sorted stream of series.
+
+use super::{BlockMeta, BlockStats, ChunkMeta, Compaction, FOOTER_LEN, FORMAT_VERSION, INDEX_MAGIC, PAGE_BYTES, SAMPLES_PER_CHUNK};
+use crate::chunk::packed;
+use crate::encoding::{put_str, put_uvarint, put_varint};
+use crate::wal::sync_dir;
+use crate::{Result, TsdbError};
+use pharos_model::{Labels, SampleIter};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// A sorted (by labels), duplicate-free stream of series with their samples.
+pub type SeriesSource<'a> = Box<dyn Iterator<Item = (Labels, Box<dyn SampleIter>)> + 'a>;
+
+struct ChunksFile {
+    out: BufWriter<File>,
+    path: PathBuf,
+    written: u64,
+    page: Vec<u8>,
+    /// (file offset, compressed length, raw length, crc32 of compressed bytes)
+    pages: Vec<(u64, u32, u32, u32)>,
+}
+
+impl ChunksFile {
+    fn flush_page(&mut self) -> Result<()> {
+        if self.page.is_empty() {
+            return Ok(());
+        }
+        let compressed = zstd::bulk::compress(&self.page, 3).map_err(|e| TsdbError::io(&self.path, e))?;
+        self.out
+            .write_all(&compressed)
+            .map_err(|e| TsdbError::io(&self.path, e))?;
+        self.pages.push((
+            self.written,
+            compressed.len() as u32,
+            self.page.len() as u32,
+            crc32fast::hash(&compressed),
+        ));
+        self.written += compressed.len() as u64;
+        self.page.clear();
+        Ok(())
+    }
+
+    fn add_chunk(&mut self, ts: &[i64], vs: &[f64]) -> Result<ChunkMeta> {
+        if self.page.len() >= PAGE_BYTES {
+            self.flush_page()?;
+        }
+        let offset = self.page.len() as u32;
+        packed::encode(ts, vs, &mut self.page);
+        Ok(ChunkMeta {
+            mint: ts[0],
+            maxt: ts[ts.len() - 1],
+            page: self.pages.len() as u32,
+            offset,
+            samples: ts.len() as u32,
+        })
+    }
+}
+
+/// Writes the samples of `series` within `[min_time, max_time)` as a new block under
+/// `blocks_dir`. Returns `None` (and leaves nothing behind) when there were no samples.
+pub fn write_block(
+    blocks_dir: &Path,
+    min_time: i64,
+    max_time: i64,
+    compaction: Compaction,
+    series: SeriesSource<'_>,
+) -> Result<Option<BlockMeta>> {
+    let ulid = super::new_ulid();
+    let tmp = blocks_dir.join(format!("{ulid}.tmp"));
+    std::fs::create_dir_all(&tmp).map_err(|e| TsdbError::io(&tmp, e))?;
+    let result = write_into(&tmp, &ulid, min_time, max_time, compaction, series);
+    match result {
+        Ok(Some(meta)) => {
+            let dst = blocks_dir.join(&ulid);
+            std::fs::rename(&tmp, &dst).map_err(|e| TsdbError::io(&dst, e))?;
+            sync_dir(blocks_dir)?;
+            Ok(Some(meta))
+        }
+        other => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            other
+        }
+    }
+}
+
+fn write_into(
+    dir: &Path,
+    ulid: &str,
+    min_time: i64,
+    max_time: i64,
+    compaction: Compaction,
+    series: SeriesSource<'_>,
+) -> Result<Option<BlockMeta>> {
+    let chunks_path = dir.join("chunks");
+    let file = File::create(&chunks_path).map_err(|e| TsdbError::io(&chunks_path, e))?;
+    let mut chunks = ChunksFile {
+        out: BufWriter::with_capacity(1 << 20, file),
+        path: chunks_path.clone(),
+        written: 0,
+        page: Vec::with_capacity(PAGE_BYTES + 16 * 1024),
+        pages: Vec::new(),
+    };
+    let mut all: Vec<(Labels, Vec<ChunkMeta>)> = Vec::new();
+    let mut stats = BlockStats::default();
+    let (mut ts, mut vs) = (Vec::with_capacity(SAMPLES_PER_CHUNK), Vec::with_capacity(SAMPLES_PER_CHUNK));
+    for (labels, mut it) in series {
+        let mut metas = Vec::new();
+        ts.clear();
+        vs.clear();
+        let mut last = i64::MIN;
+        while let Some(s) = it.next_sample() {
+            if s.t < min_time || s.t >= max_time || s.t <= last {
+                continue;
+            }
+            last = s.t;
+            ts.push(s.t);
+            vs.push(s.v);
+            if ts.len() == SAMPLES_PER_CHUNK {
+                metas.push(chunks.add_chunk(&ts, &vs)?);
+                stats.num_samples += ts.len() as u64;
+                ts.clear();
+                vs.clear();
+            }
+        }
+        if let Some(e) = it.error() {
+            return Err(TsdbError::corrupt("source series while writing a block", e.to_string()));
+        }
+        if !ts.is_empty() {
+            metas.push(chunks.add_chunk(&ts, &vs)?);
+            stats.num_samples += ts.len() as u64;
+        }
+        if !metas.is_empty() {
+            stats.num_chunks += metas.len() as u64;
+            all.push((labels, metas));
+        }
+    }
+    if all.is_empty() {
+        return Ok(None);
+    }
+    stats.num_series = all.len() as u64;
+    chunks.flush_page()?;
+    chunks.out.flush().map_err(|e| TsdbError::io(&chunks_path, e))?;
+    chunks
+        .out
+        .get_ref()
+        .sync_all()
+        .map_err(|e| TsdbError::io(&chunks_path, e))?;
+    let index = encode_index(&all, &chunks.pages);
+    let index_path = dir.join("index");
+    write_synced(&index_path, &index)?;
+    let meta = BlockMeta {
+        ulid: ulid.to_string(),
+        min_time,
+        max_time,
+        stats,
+        compaction,
+        version: 1,
+    };
+    let json = serde_json::to_vec_pretty(&meta).map_err(|e| TsdbError::corrupt("block meta", e.to_string()))?;
+    write_synced(&dir.join("meta.json"), &json)?;
+    sync_dir(dir)?;
+    Ok(Some(meta))
+}
+
+fn write_synced(path: &Path, data: &[u8]) -> Result<()> {
+    let mut f = File::create(path).map_err(|e| TsdbError::io(path, e))?;
+    f.write_all(data).map_err(|e| TsdbError::io(path, e))?;
+    f.sync_all().map_err(|e| TsdbError::io(path, e))
+}
+
+fn encode_index(series: &[(Labels, Vec<ChunkMeta>)], pages: &[(u64, u32, u32, u32)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(INDEX_MAGIC);
+    out.push(FORMAT_VERSION);
+
+    let mut symbols: BTreeSet<&str> = BTreeSet::new();
+    for (labels, _) in series {
+        for l in labels.iter() {
+            symbols.insert(&l.name);
+            symbols.insert(&l.value);
+        }
+    }
+    let sym_ids: HashMap<&str, u64> = symbols.iter().enumerate().map(|(i, s)| (*s, i as u64)).collect();
+    let symbols_off = out.len() as u64;
+    put_uvarint(&mut out, symbols.len() as u64);
+    for s in &symbols {
+        put_str(&mut out, s);
+    }
+
+    let series_off = out.len() as u64;
+    let mut series_offsets = Vec::with_capacity(series.len());
+    let mut postings: BTreeMap<(&str, &str), Vec<u32>> = BTreeMap::new();
+    for (i, (labels, chunks)) in series.iter().enumerate() {
+        series_offsets.push(out.len() as u64);
+        put_uvarint(&mut out, labels.len() as u64);
+        for l in labels.iter() {
+            put_uvarint(&mut out, sym_ids[l.name.as_str()]);
+            put_uvarint(&mut out, sym_ids[l.value.as_str()]);
+            postings.entry((&l.name, &l.value)).or_default().push(i as u32);
+        }
+        put_uvarint(&mut out, chunks.len() as u64);
+        let mut prev = 0i64;
+        for c in chunks {
+            put_varint(&mut out, c.mint.wrapping_sub(prev));
+            put_uvarint(&mut out, c.maxt.wrapping_sub(c.mint) as u64);
+            put_uvarint(&mut out, u64::from(c.page));
+            put_uvarint(&mut out, u64::from(c.offset));
+            put_uvarint(&mut out, u64::from(c.samples));
+            prev = c.maxt;
+        }
+    }
+    let series_table_off = out.len() as u64;
+    for off in &series_offsets {
+        out.extend_from_slice(&off.to_le_bytes());
+    }
+
+    let postings_off = out.len() as u64;
+    let mut table: BTreeMap<&str, Vec<(&str, u64)>> = BTreeMap::new();
+    for ((name, value), list) in &postings {
+        table
+            .entry(name)
+            .or_default()
+            .push((value, out.len() as u64 - postings_off));
+        put_uvarint(&mut out, list.len() as u64);
+        let mut prev = 0u32;
+        for &s in list {
+            put_uvarint(&mut out, u64::from(s - prev));
+            prev = s;
+        }
+    }
+    let postings_table_off = out.len() as u64;
+    put_uvarint(&mut out, table.len() as u64);
+    for (name, values) in &table {
+        put_uvarint(&mut out, sym_ids[name]);
+        put_uvarint(&mut out, values.len() as u64);
+        for (value, off) in values {
+            put_uvarint(&mut out, sym_ids[value]);
+            put_uvarint(&mut out, *off);
+        }
+    }
+    let pages_off = out.len() as u64;
+    put_uvarint(&mut out, pages.len() as u64);
+    for &(off, clen, rlen, crc) in pages {
+        out.extend_from_slice(&off.to_le_bytes());
+        out.extend_from_slice(&clen.to_le_bytes());
+        out.extend_from_slice(&rlen.to_le_bytes());
+        out.extend_from_slice(&crc.to_le_bytes());
+    }
+    for v in [symbols_off, series_off, series_table_off, postings_off, postings_table_off, pages_off] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(&(series.len() as u32).to_le_bytes());
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    debug_assert!(out.len() >= FOOTER_LEN);
+    out
+}

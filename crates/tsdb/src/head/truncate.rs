@@ -1,0 +1,132 @@
+//! Handing data to blocks: snapshot everything before a boundary, then drop it from the
+//! head and garbage-collect series left without data.
+
+use super::{Head, HeadSeries, SeriesRef};
+use hashbrown::HashSet;
+
+/// What a cut took from the head, so truncation removes exactly that and nothing that
+/// arrived while the block was being written.
+pub struct CutSnapshot {
+    pub boundary: i64,
+    pub series: Vec<HeadSeries>,
+    pub ooo_taken: Vec<(SeriesRef, Vec<i64>)>,
+}
+
+impl Head {
+    /// Freezes everything before `boundary`: from now on in-order appends must be at or
+    /// after it, and the returned snapshot holds all head data before it, sorted by labels.
+    pub fn begin_cut(&mut self, boundary: i64) -> CutSnapshot {
+        self.min_valid = self.min_valid.max(boundary);
+        let mut series = Vec::new();
+        let mut ooo_taken = Vec::new();
+        let refs: Vec<SeriesRef> = self.live_refs().map(|(r, _)| r).collect();
+        for r in refs {
+            let Some(s) = self.series(r) else { continue };
+            if let Some(o) = &s.ooo {
+                let ts: Vec<i64> = o.iter().filter(|x| x.t < boundary).map(|x| x.t).collect();
+                if !ts.is_empty() {
+                    ooo_taken.push((r, ts));
+                }
+            }
+            if let Some(hs) = self.snapshot(s, i64::MIN, boundary - 1) {
+                series.push(hs);
+            }
+        }
+        series.sort_by(|a, b| a.labels.cmp(&b.labels));
+        CutSnapshot {
+            boundary,
+            series: std::mem::take(&mut series),
+            ooo_taken,
+        }
+    }
+
+    /// Drops the data a finished cut wrote to a block. Returns the number of series removed.
+    pub fn finish_cut(&mut self, boundary: i64, ooo_taken: Vec<(SeriesRef, Vec<i64>)>) -> usize {
+        let mut taken = ooo_taken.into_iter().peekable();
+        let refs: Vec<SeriesRef> = self.live_refs().map(|(r, _)| r).collect();
+        let mut removed = Vec::new();
+        for r in refs {
+            let Some(s) = self.series_mut(r) else { continue };
+            s.sealed.retain(|c| c.maxt >= boundary);
+            if s.open.last_time().is_some_and(|t| t < boundary) {
+                s.open = Default::default();
+            }
+            while taken.peek().is_some_and(|(tr, _)| *tr < r) {
+                taken.next();
+            }
+            if taken.peek().is_some_and(|(tr, _)| *tr == r) {
+                if let (Some((_, ts)), Some(o)) = (taken.next(), s.ooo.as_mut()) {
+                    o.retain(|x| x.t >= boundary || ts.binary_search(&x.t).is_err());
+                }
+            }
+            if s.ooo.as_ref().is_some_and(|o| o.is_empty()) {
+                s.ooo = None;
+            }
+            if let Some(e) = s.exemplars.as_mut() {
+                e.retain(|x| x.t >= boundary);
+            }
+            if !s.has_data() && s.last_t < boundary {
+                removed.push(r);
+            }
+        }
+        self.remove_series(&removed);
+        self.spill.truncate_before(boundary);
+        self.min_t = self.min_time().unwrap_or(i64::MAX);
+        removed.len()
+    }
+
+    fn remove_series(&mut self, removed: &[SeriesRef]) {
+        if removed.is_empty() {
+            return;
+        }
+        let removed_set: HashSet<SeriesRef> = removed.iter().copied().collect();
+        let mut touched = HashSet::new();
+        for &r in removed {
+            let Some(s) = self.series(r) else { continue };
+            let h = self.stored_hash(s);
+            let labels = s.labels.clone();
+            if let Ok(e) = self.by_hash.find_entry(h, |&x| x == r) {
+                e.remove();
+            }
+            for &(n, v) in labels.iter() {
+                touched.insert((n, v));
+                if self.symbols.get(n) == pharos_model::METRIC_NAME {
+                    if let Some(c) = self.per_metric.get_mut(&v) {
+                        *c = c.saturating_sub(1);
+                        if *c == 0 {
+                            self.per_metric.remove(&v);
+                        }
+                    }
+                }
+            }
+            let idx = (r - self.first_ref) as usize;
+            self.series[idx] = None;
+            self.num_series -= 1;
+            self.counters.series_removed += 1;
+            for (n, v) in labels.iter() {
+                self.symbols.release(*n);
+                self.symbols.release(*v);
+            }
+        }
+        for (n, v) in touched {
+            if let Some(values) = self.postings.get_mut(&n) {
+                if let Some(list) = values.get_mut(&v) {
+                    list.retain(|r| !removed_set.contains(r));
+                    if list.is_empty() {
+                        values.remove(&v);
+                    } else {
+                        list.shrink_to_fit();
+                    }
+                }
+                if values.is_empty() {
+                    self.postings.remove(&n);
+                }
+            }
+        }
+        let lead = self.series.iter().take_while(|s| s.is_none()).count();
+        if lead > 0 && lead >= self.series.len() / 4 {
+            self.series.drain(..lead);
+            self.first_ref += lead as u32;
+        }
+    }
+}

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    pharos_server::main_entry()
+}
