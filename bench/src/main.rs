@@ -328,6 +328,15 @@ fn run(a: RunArgs) -> Result<ExitCode> {
     }
     eprint!("{versions}");
 
+    let competing = util::competing_servers();
+    if !competing.is_empty() {
+        eprintln!(
+            "warning: other server processes are running and will skew CPU figures: {}",
+            competing.join(", ")
+        );
+    }
+    let load_at_start = util::load_average();
+
     let total: u64 = series_counts
         .iter()
         .map(|&s| Plan::new(s, a.shape.hours, started_ms, 0, 1, 1).map_or(0, |p| p.total_samples()))
@@ -396,7 +405,16 @@ fn run(a: RunArgs) -> Result<ExitCode> {
         drop(root);
     }
 
-    let doc = render(&a, &series_counts, started_ms, &versions, &rows);
+    let mut context = versions.clone();
+    let _ = writeln!(context, "- Load average at start: {load_at_start}");
+    if !competing.is_empty() {
+        let _ = writeln!(
+            context,
+            "- Warning: other server processes were running: {}",
+            competing.join(", ")
+        );
+    }
+    let doc = render(&a, &series_counts, started_ms, &context, &rows);
     println!("{doc}");
     std::fs::create_dir_all(&a.results_dir)
         .with_context(|| format!("creating {}", a.results_dir.display()))?;
@@ -435,10 +453,13 @@ fn measure(
     util::sleep(Duration::from_secs(a.idle_wait))?;
     let pid = server.pid;
     let cpu0 = procfs::cpu_seconds(pid)?;
+    let own0 = procfs::cpu_seconds(std::process::id())?;
+    let busy0 = procfs::machine_busy_seconds()?;
     m.idle_rss = Some(procfs::memory(pid)?.rss);
 
     eprintln!("  sending to {}", server.write_url());
     let opts = send_options(&a.shape, server.write_url());
+    let t_load = Instant::now();
     let stats = send::replay(spool, &opts, &mut || server.alive())?;
     let aborted = stats.aborted.clone();
     let nothing_accepted = stats.accepted == 0;
@@ -455,7 +476,18 @@ fn measure(
     m.flush_secs = Some(t.elapsed().as_secs_f64());
     // Read CPU and peak memory before the read-back queries so that query
     // work is not attributed to ingest.
-    m.cpu_secs = Some(procfs::cpu_seconds(pid)? - cpu0);
+    let server_cpu = procfs::cpu_seconds(pid)? - cpu0;
+    m.cpu_secs = Some(server_cpu);
+    // The machine may be shared: record how much CPU went to neither the
+    // server nor the load generator while the figures were being taken.
+    let own = procfs::cpu_seconds(std::process::id())? - own0;
+    let busy = procfs::machine_busy_seconds()? - busy0;
+    let window = t_load.elapsed().as_secs_f64();
+    m.notes.push(format!(
+        "CPU over the {window:.0} s window: server {server_cpu:.1} s, load generator {own:.1} s, \
+         everything else {:.1} s",
+        (busy - server_cpu - own).max(0.0)
+    ));
     m.peak_rss = Some(procfs::memory(pid)?.hwm);
     m.disk_bytes = Some(disk);
     m.notes.extend(note);
@@ -522,7 +554,7 @@ fn render(
     a: &RunArgs,
     series: &[usize],
     started_ms: i64,
-    versions: &str,
+    context: &str,
     rows: &[Measurement],
 ) -> String {
     let mut d = String::new();
@@ -533,7 +565,7 @@ fn render(
         "- Load: series {:?}, {} h of 15 s scrapes backfilled, {} samples/request, {} senders, seed {}",
         series, a.shape.hours, a.shape.batch, a.shape.senders, a.shape.seed
     );
-    d.push_str(versions);
+    d.push_str(context);
     d.push('\n');
     d.push_str(&report::table(rows));
     d.push('\n');

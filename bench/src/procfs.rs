@@ -28,6 +28,29 @@ fn parse_cpu_ticks(stat: &str) -> Result<u64> {
     Ok(field(14)? + field(15)?)
 }
 
+/// Busy CPU-seconds of the whole machine since boot (all CPUs, everything but
+/// idle and iowait), to tell how much unrelated work overlapped a measurement.
+pub fn machine_busy_seconds() -> Result<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
+    parse_busy_ticks(&stat).map(|t| t as f64 / clock_ticks_per_second())
+}
+
+fn parse_busy_ticks(stat: &str) -> Result<u64> {
+    let line = stat
+        .lines()
+        .find(|l| l.starts_with("cpu "))
+        .ok_or_else(|| anyhow!("no cpu line in /proc/stat"))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    // user nice system idle iowait irq softirq steal; guest time is already
+    // included in user.
+    let get = |i: usize| v.get(i).copied().unwrap_or(0);
+    Ok(get(0) + get(1) + get(2) + get(5) + get(6) + get(7))
+}
+
 fn clock_ticks_per_second() -> f64 {
     // SAFETY: sysconf has no preconditions.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
@@ -80,6 +103,12 @@ mod tests {
     fn parses_stat_with_awkward_comm() {
         let line = "1234 (a b) c)) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 8 0 5 0";
         assert_eq!(parse_cpu_ticks(line).unwrap(), 325);
+    }
+
+    #[test]
+    fn parses_machine_stat() {
+        let s = "cpu  10 1 5 1000 7 2 3 4 9 0\ncpu0 5 0 2 500 3 1 1 2 4 0\n";
+        assert_eq!(parse_busy_ticks(s).unwrap(), 10 + 1 + 5 + 2 + 3 + 4);
     }
 
     #[test]

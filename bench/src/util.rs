@@ -188,6 +188,39 @@ pub fn tail(path: &Path, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
+/// Other running copies of the benchmarked servers (for example the system
+/// services a package starts) compete for CPU and skew the figures.
+pub fn competing_servers() -> Vec<String> {
+    let me = std::process::id();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for e in entries.filter_map(|e| e.ok()) {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+        let comm = comm.trim();
+        // comm is truncated to 15 bytes.
+        if matches!(comm, "prometheus" | "victoria-metric" | "pharos") {
+            found.push(format!("{comm} (pid {pid})"));
+        }
+    }
+    found
+}
+
+/// The 1/5/15-minute load averages, recorded so a noisy run can be spotted.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".into())
+}
+
 pub fn url_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 3);
     for b in s.bytes() {

@@ -85,7 +85,7 @@ pub fn merge_blocks(blocks_dir: &Path, blocks: &[Arc<Block>]) -> Result<Option<B
     let mut all = Vec::new();
     for b in blocks {
         for s in b.select(&[], i64::MIN, i64::MAX)? {
-            let (l, it) = s.into_iter();
+            let (l, it) = s.into_parts();
             all.push((l, Box::new(it) as Box<dyn SampleIter>));
         }
     }

@@ -295,22 +295,32 @@ impl Db {
         };
         let blocks_dir = self.dir.join("blocks");
         let mut new_blocks = Vec::new();
+        let mut windows = Vec::new();
         if head_min != i64::MAX && head_min < boundary {
             let mut w = head_min.div_euclid(span).saturating_mul(span);
             while w < boundary {
                 let end = w.saturating_add(span).min(boundary);
-                let series = snap
-                    .series
-                    .iter()
-                    .map(|s| s.restricted(w, end - 1))
-                    .map(|s| {
-                        let (l, it) = s.into_iter();
-                        (l, Box::new(it) as Box<dyn pharos_model::SampleIter>)
-                    });
-                if let Some(meta) = write_block(&blocks_dir, w, end, Compaction { level: 1, sources: Vec::new() }, Box::new(series))? {
-                    new_blocks.push(Arc::new(Block::open(&blocks_dir.join(&meta.ulid))?));
-                }
+                windows.push((w, end));
                 w = end;
+            }
+        }
+        let crate::head::CutSnapshot { series, ooo_taken, .. } = snap;
+        let single = windows.len() == 1;
+        let mut series = Some(series);
+        for (w, end) in windows {
+            // The common case is one window: hand the snapshot over instead of copying it.
+            let part: Vec<crate::head::HeadSeries> = if single {
+                series.take().unwrap_or_default()
+            } else {
+                series.iter().flatten().map(|s| s.restricted(w, end - 1)).collect()
+            };
+            let source = part.into_iter().map(|s| {
+                let (l, it) = s.into_parts();
+                (l, Box::new(it) as Box<dyn pharos_model::SampleIter>)
+            });
+            let level1 = Compaction { level: 1, sources: Vec::new() };
+            if let Some(meta) = write_block(&blocks_dir, w, end, level1, Box::new(source))? {
+                new_blocks.push(Arc::new(Block::open(&blocks_dir.join(&meta.ulid))?));
             }
         }
         {
@@ -318,7 +328,7 @@ impl Db {
             blocks.extend(new_blocks);
             blocks.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
         }
-        let removed = self.head.write().finish_cut(boundary, snap.ooo_taken);
+        let removed = self.head.write().finish_cut(boundary, ooo_taken);
         self.counters.head_truncations.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(boundary, removed_series = removed, "head cut into blocks");
         self.checkpoint(boundary)

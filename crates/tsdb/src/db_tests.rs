@@ -11,7 +11,9 @@ fn opts() -> Options {
     }
 }
 
-fn write(db: &Db, series: &[(&[(&str, &str)], &[(i64, f64)])]) -> crate::AppendOutcome {
+type SeriesSpec<'a> = (&'a [(&'a str, &'a str)], &'a [(i64, f64)]);
+
+fn write(db: &Db, series: &[SeriesSpec<'_>]) -> crate::AppendOutcome {
     let mut batch = WriteBatch::default();
     for (labels, samples) in series {
         let ls: Vec<LabelRef> = labels.iter().map(|&(name, value)| LabelRef { name, value }).collect();

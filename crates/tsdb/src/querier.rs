@@ -21,13 +21,13 @@ impl DbQuerier {
         let mut all: Vec<Source> = Vec::new();
         for b in &self.blocks {
             for s in b.select(matchers, self.mint, self.maxt)? {
-                let (l, it) = s.into_iter();
+                let (l, it) = s.into_parts();
                 all.push((l, Box::new(it)));
             }
         }
         let head_series = self.head.read().select(matchers, self.mint, self.maxt);
         for s in head_series {
-            let (l, it) = s.into_iter();
+            let (l, it) = s.into_parts();
             all.push((l, Box::new(it)));
         }
         // Stable: for equal label sets, block order (oldest first) then head is kept.

@@ -23,6 +23,11 @@ pub enum RemoteWriteError {
     DecompressedTooLarge { declared: usize, limit: usize },
 
     #[error(
+        "snappy block declares {declared} decompressed bytes, more than a {body_len}-byte block can hold"
+    )]
+    SnappyLengthImpossible { declared: usize, body_len: usize },
+
+    #[error(
         "body uses the snappy framed (stream) format; remote_write requires the snappy block format"
     )]
     SnappyFramed,
@@ -123,10 +128,10 @@ pub fn decompress_snappy(body: &[u8], max_len: usize) -> Result<Vec<u8>, RemoteW
     // A tiny body declaring a large length would otherwise cost a large allocation
     // before the decoder notices the body is short.
     if declared > body.len().saturating_mul(SNAPPY_MAX_EXPANSION) {
-        return Err(RemoteWriteError::Snappy(snap::Error::HeaderMismatch {
-            expected_len: declared as u64,
-            got_len: body.len().saturating_mul(SNAPPY_MAX_EXPANSION) as u64,
-        }));
+        return Err(RemoteWriteError::SnappyLengthImpossible {
+            declared,
+            body_len: body.len(),
+        });
     }
     let mut out = vec![0u8; declared];
     let n = snap::raw::Decoder::new()
@@ -297,21 +302,19 @@ impl<'a> Reader<'a> {
     fn bytes_at(&mut self) -> Result<(&'a [u8], usize), Fail> {
         let len = self.varint()?;
         let start = self.pos;
-        let left = self.buf.len().saturating_sub(start);
-        if len > left as u64 {
-            return Err(self.err_at(
-                self.tag_at,
-                "length-delimited field runs past the end of its message",
-            ));
-        }
-        let end = start + len as usize;
-        let Some(s) = self.buf.get(start..end) else {
+        // A length beyond the buffer fails every step here, so huge or lying lengths are
+        // rejected without any arithmetic wrapping.
+        let s = usize::try_from(len)
+            .ok()
+            .and_then(|n| start.checked_add(n))
+            .and_then(|end| self.buf.get(start..end));
+        let Some(s) = s else {
             return Err(self.err_at(
                 self.tag_at,
                 "length-delimited field runs past the end of its message",
             ));
         };
-        self.pos = end;
+        self.pos = start + s.len();
         Ok((s, start))
     }
 
@@ -481,8 +484,9 @@ impl<'a> Decoder<'a> {
         }
         let mut batch = WriteBatch::default();
         batch.series.reserve(series);
-        // Senders usually batch one sample per series; labels average well over 16
-        // bytes each on the wire, so this rarely overshoots by much.
+        // Senders usually put one sample in each series. Labels are sized at about 24
+        // wire bytes each, typical of Prometheus label sets: longer labels leave spare
+        // capacity, shorter ones cost one regrowth.
         batch.samples.reserve(series);
         batch.labels.reserve(buf.len() / 24);
         Decoder {
@@ -1613,14 +1617,16 @@ mod tests {
             decompress_snappy(&huge, DEFAULT_MAX_DECOMPRESSED_BYTES),
             Err(RemoteWriteError::DecompressedTooLarge { .. })
         ));
-        // Within the limit, but more than six bytes could ever expand to.
+        // Within the limit, but more than four bytes could ever expand to.
         let mut short = Vec::new();
         put_varint(&mut short, 1 << 20);
         short.push(0x00);
-        assert!(matches!(
-            decompress_snappy(&short, DEFAULT_MAX_DECOMPRESSED_BYTES),
-            Err(RemoteWriteError::Snappy(_))
-        ));
+        let e = decompress_snappy(&short, DEFAULT_MAX_DECOMPRESSED_BYTES).unwrap_err();
+        assert!(matches!(e, RemoteWriteError::SnappyLengthImpossible { .. }));
+        assert_eq!(
+            e.to_string(),
+            "snappy block declares 1048576 decompressed bytes, more than a 4-byte block can hold"
+        );
 
         let mut enc = snap::write::FrameEncoder::new(Vec::new());
         std::io::Write::write_all(&mut enc, &raw).unwrap();

@@ -355,7 +355,7 @@ pub struct BlockSeries {
 }
 
 impl BlockSeries {
-    pub fn into_iter(self) -> (Labels, BlockSampleIter) {
+    pub fn into_parts(self) -> (Labels, BlockSampleIter) {
         let mut chunks = self.chunks;
         chunks.reverse();
         (

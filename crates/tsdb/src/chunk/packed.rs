@@ -2,42 +2,50 @@
 //!
 //! Blocks compress pages of many concatenated chunks with zstd, which finds repeats and
 //! entropy-codes bytes but cannot see through a bitstream. So everything here is whole
-//! bytes: zigzag LEB128 varints for integers, with the timestamps and the values of a
-//! chunk in two separate runs. The encoder tries the variants below and keeps the one
-//! with the smallest estimated size (its bit lengths, a stand-in for the entropy-coded
-//! size).
+//! bytes, with the timestamps and the values of a chunk in two separate runs. The encoder
+//! tries the variants below and keeps the one with the smallest estimated compressed size
+//! (the empirical entropy of the bytes it would write, see [`ByteEntropy`]).
 //!
 //! Layout:
 //!
 //! ```text
-//! varint n                      sample count; nothing follows when 0
-//! u8     format                 bit 7: timestamp mode; bits 0..7: value mode
+//! varint n                   sample count; nothing follows when 0
+//! u8     ts mode             0x01 grid, 0x02 planes
 //! zz     t0
-//! timestamps, n-1 varints:
-//!   dod mode:  zz first delta, then zz delta-of-delta
-//!   grid mode: zz interval D, zz phase P, then zz offset of each sample from the
-//!              grid point D after the previous sample's grid point, which is the
-//!              point of the grid {t0 - P + k·D} nearest to the previous sample
-//! values:
-//!   0x40 xor:      n tag bytes, then the meaningful bytes of each XOR with the previous
-//!                  value (the first against +0.0); tag = leading_zero_bytes << 4 |
-//!                  trailing_zero_bytes, 0x80 when the XOR is zero
-//!   decimal:       mode = scale s (0..=9) | 0x10 delta-of-delta | 0x20 exceptions;
-//!                  [varint k, then k × (varint index gap, f64 bits LE)]
-//!                  then the n-k non-exception values as integers m with value m/10^s:
-//!                  zz m0, then zz deltas (or zz first delta and zz delta-of-deltas)
+//! [zz D, zz P]               grid mode: interval and phase
+//! ints   n-1 timestamps:     dod mode:  first delta, then delta-of-deltas
+//!                            grid mode: offset of each sample from the grid point D
+//!                            after the previous sample's grid point, which is the
+//!                            point of the grid {t0 - P + k·D} nearest to that sample
+//! u8     value mode          0x80: xor; otherwise decimal: scale s (0..=9)
+//!                            | 0x10 delta-of-delta | 0x20 exceptions | 0x40 planes
+//! xor:      n tag bytes, then the meaningful bytes of each XOR with the previous value
+//!           (the first against +0.0); tag = leading_zero_bytes << 4 | trailing_zero_bytes,
+//!           0x80 when the XOR is zero
+//! decimal:  [varint k, then k × (varint index gap, f64 bits LE)]   exceptions
+//!           zz m0, then ints: n-k-1 deltas (or first delta and delta-of-deltas) of the
+//!           integers m of the other values, each value being m / 10^s
+//!
+//! ints:     either zigzag LEB128 varints, or in planes mode a width byte w (1..=8)
+//!           followed by w planes, plane p holding byte p (LE) of every zigzag value
 //! ```
+//!
+//! Planes keep values of 8–16 bits cheap: the low plane is entropy coded like any other
+//! byte and the nearly constant high plane costs next to nothing, whereas a varint
+//! spreads the value's bits over two bytes that both look random.
 //!
 //! Exceptions keep a counter decimal even when it holds a staleness marker or a stray
 //! value with more digits; they are only chosen when cheaper than the XOR mode.
 
 use super::{scaled_exact, unscale, ChunkError, MAX_SCALE};
 
-const TS_GRID: u8 = 0x80;
-const VALUES_XOR: u8 = 0x40;
-const DEC_DOD: u8 = 0x10;
-const DEC_EXCEPTIONS: u8 = 0x20;
-const DEC_SCALE_MASK: u8 = 0x0F;
+const TS_GRID: u8 = 0x01;
+const TS_PLANES: u8 = 0x02;
+const VAL_XOR: u8 = 0x80;
+const VAL_SCALE_MASK: u8 = 0x0F;
+const VAL_DOD: u8 = 0x10;
+const VAL_EXCEPTIONS: u8 = 0x20;
+const VAL_PLANES: u8 = 0x40;
 const XOR_ZERO_TAG: u8 = 0x80;
 
 /// Appends one self-delimiting encoded chunk of samples to `out`. `ts` must be strictly
@@ -49,36 +57,32 @@ pub fn encode(ts: &[i64], vs: &[f64], out: &mut Vec<u8>) {
     if ts.is_empty() {
         return;
     }
-    let grid = Grid::choose(ts)
-        .filter(|&(_, cost)| cost < dod_cost(ts))
-        .map(|(g, _)| g);
-    let values = choose_values(vs);
-    let format_at = out.len();
-    out.push(0);
 
-    put_zigzag(out, ts[0]);
-    let mut format = match grid {
-        Some(grid) => {
+    let dods = dods(ts);
+    let dod_cost = IntCost::of(&dods);
+    let grid = Grid::choose(ts).filter(|(_, _, cost)| cost.bits < dod_cost.bits);
+    match grid {
+        Some((grid, offsets, cost)) => {
+            out.push(TS_GRID | if cost.planes { TS_PLANES } else { 0 });
+            put_zigzag(out, ts[0]);
             put_zigzag(out, grid.d);
             put_zigzag(out, grid.phase);
-            grid.for_each_offset(ts, |r| put_zigzag(out, r));
-            TS_GRID
+            put_ints(out, &offsets, cost.planes);
         }
         None => {
-            for_each_dod(ts, |x| put_zigzag(out, x));
-            0
+            out.push(if dod_cost.planes { TS_PLANES } else { 0 });
+            put_zigzag(out, ts[0]);
+            put_ints(out, &dods, dod_cost.planes);
         }
-    };
-    format |= match values {
-        ValuePlan::Xor => {
+    }
+
+    match choose_values(vs) {
+        None => {
+            out.push(VAL_XOR);
             put_xor_values(vs, out);
-            VALUES_XOR
         }
-        ValuePlan::Decimal { scale, dod, ms } => {
-            put_decimal_values(vs, scale, dod, &ms, out)
-        }
-    };
-    out[format_at] = format;
+        Some(plan) => plan.put(vs, out),
+    }
 }
 
 /// Decodes one chunk from the start of `data`, appending to `ts` and `vs`; returns the
@@ -105,38 +109,11 @@ fn decode_into(data: &[u8], ts: &mut Vec<i64>, vs: &mut Vec<f64>) -> Result<usiz
         .ok()
         .filter(|&n| n <= r.remaining())
         .ok_or_else(|| corrupt("sample count exceeds the data"))?;
-    let format = r.byte()?;
     ts.reserve(n);
     vs.reserve(n);
-
-    let mut t = r.zigzag()?;
-    ts.push(t);
-    if format & TS_GRID != 0 {
-        let grid = Grid {
-            d: r.zigzag()?,
-            phase: r.zigzag()?,
-        };
-        if grid.d <= 0 {
-            return Err(corrupt("non-positive grid interval"));
-        }
-        let mut point = t.wrapping_sub(grid.phase);
-        for _ in 1..n {
-            let expected = point.wrapping_add(grid.d);
-            t = expected.wrapping_add(r.zigzag()?);
-            point = grid.snap(expected, t);
-            ts.push(t);
-        }
-    } else {
-        let mut delta = 0i64;
-        for _ in 1..n {
-            delta = delta.wrapping_add(r.zigzag()?);
-            t = t.wrapping_add(delta);
-            ts.push(t);
-        }
-    }
-
-    let vmode = format & !TS_GRID;
-    if vmode == VALUES_XOR {
+    get_times(&mut r, n, ts)?;
+    let vmode = r.byte()?;
+    if vmode == VAL_XOR {
         get_xor_values(&mut r, n, vs)?;
     } else {
         get_decimal_values(&mut r, n, vmode, vs)?;
@@ -146,13 +123,54 @@ fn decode_into(data: &[u8], ts: &mut Vec<i64>, vs: &mut Vec<f64>) -> Result<usiz
 
 // ---- timestamps ----
 
-fn for_each_dod(ts: &[i64], mut f: impl FnMut(i64)) {
-    let mut prev_delta = 0i64;
-    for w in ts.windows(2) {
-        let delta = w[1].wrapping_sub(w[0]);
-        f(delta.wrapping_sub(prev_delta));
-        prev_delta = delta;
+fn get_times(r: &mut Reader<'_>, n: usize, ts: &mut Vec<i64>) -> Result<u8, ChunkError> {
+    let ts_mode = r.byte()?;
+    if ts_mode & !(TS_GRID | TS_PLANES) != 0 {
+        return Err(corrupt(format!("unknown timestamp mode {ts_mode:#04x}")));
     }
+
+    let mut t = r.zigzag()?;
+    ts.push(t);
+    if ts_mode & TS_GRID != 0 {
+        let grid = Grid {
+            d: r.zigzag()?,
+            phase: r.zigzag()?,
+        };
+        if grid.d <= 0 {
+            return Err(corrupt("non-positive grid interval"));
+        }
+        let mut ints = IntReader::open(r, ts_mode & TS_PLANES != 0, n - 1)?;
+        let mut point = t.wrapping_sub(grid.phase);
+        for _ in 1..n {
+            let expected = point.wrapping_add(grid.d);
+            t = expected.wrapping_add(ints.next(r)?);
+            point = grid.snap(expected, t);
+            ts.push(t);
+        }
+    } else {
+        let mut ints = IntReader::open(r, ts_mode & TS_PLANES != 0, n - 1)?;
+        let mut delta = 0i64;
+        for _ in 1..n {
+            delta = delta.wrapping_add(ints.next(r)?);
+            t = t.wrapping_add(delta);
+            ts.push(t);
+        }
+    }
+
+    Ok(ts_mode)
+}
+
+
+fn dods(ts: &[i64]) -> Vec<i64> {
+    let mut prev_delta = 0i64;
+    ts.windows(2)
+        .map(|w| {
+            let delta = w[1].wrapping_sub(w[0]);
+            let dod = delta.wrapping_sub(prev_delta);
+            prev_delta = delta;
+            dod
+        })
+        .collect()
 }
 
 /// Timestamps as offsets from a regular grid of interval `d` (> 0) whose first point is
@@ -177,26 +195,23 @@ impl Grid {
         t.wrapping_sub(r)
     }
 
-    fn for_each_offset(&self, ts: &[i64], mut f: impl FnMut(i64)) {
+    fn offsets(&self, ts: &[i64]) -> Vec<i64> {
         let mut point = ts[0].wrapping_sub(self.phase);
-        for &t in &ts[1..] {
-            let expected = point.wrapping_add(self.d);
-            f(t.wrapping_sub(expected));
-            point = self.snap(expected, t);
-        }
-    }
-
-    fn cost(&self, ts: &[i64]) -> u64 {
-        let mut cost = SizeEstimate::default();
-        self.for_each_offset(ts, |x| cost.add(x));
-        cost.bits() + varint_bits(self.d) + varint_bits(self.phase)
+        ts[1..]
+            .iter()
+            .map(|&t| {
+                let expected = point.wrapping_add(self.d);
+                point = self.snap(expected, t);
+                t.wrapping_sub(expected)
+            })
+            .collect()
     }
 
     /// The cheapest grid for `ts`, if any fits: the interval is the most frequent delta or
     /// the average over the whole chunk (for intervals that are not whole milliseconds or
     /// jitter that makes the mode miss), and the phase makes the smallest offset zero so
     /// that all series with similar jitter produce the same few offset bytes.
-    fn choose(ts: &[i64]) -> Option<(Grid, u64)> {
+    fn choose(ts: &[i64]) -> Option<(Grid, Vec<i64>, IntCost)> {
         if ts.len() < 4 {
             return None;
         }
@@ -204,23 +219,19 @@ impl Grid {
         let span = ts[ts.len() - 1].wrapping_sub(ts[0]);
         let intervals = (span as f64 / mode as f64).round();
         let mean = (span as f64 / intervals).round() as i64;
-        let mut best: Option<(Grid, u64)> = None;
+        let mut best: Option<(Grid, Vec<i64>, IntCost)> = None;
         for d in [mode, mean] {
-            if d <= 0 || (d == mode && best.is_some()) {
+            if d <= 0 || best.as_ref().is_some_and(|(g, _, _)| g.d == d) {
                 continue;
             }
             let mut grid = Grid { d, phase: 0 };
-            let mut lowest = 0i64;
-            let mut point = ts[0];
-            for &t in &ts[1..] {
-                let expected = point.wrapping_add(d);
-                point = grid.snap(expected, t);
-                lowest = lowest.min(t.wrapping_sub(point));
-            }
+            let lowest = grid.offsets(ts).into_iter().min().unwrap_or(0).min(0);
             grid.phase = lowest.wrapping_neg();
-            let cost = grid.cost(ts);
-            if best.is_none_or(|(_, c)| cost < c) {
-                best = Some((grid, cost));
+            let offsets = grid.offsets(ts);
+            let mut cost = IntCost::of(&offsets);
+            cost.bits += varint_bits(grid.d) + varint_bits(grid.phase);
+            if best.as_ref().is_none_or(|(_, _, c)| cost.bits < c.bits) {
+                best = Some((grid, offsets, cost));
             }
         }
         best
@@ -242,109 +253,107 @@ fn most_frequent_delta(ts: &[i64]) -> Option<i64> {
     Some(best.1).filter(|&d| d > 0)
 }
 
-fn dod_cost(ts: &[i64]) -> u64 {
-    let mut cost = SizeEstimate::default();
-    for_each_dod(ts, |x| cost.add(x));
-    cost.bits()
-}
-
 // ---- values ----
 
-enum ValuePlan {
-    Xor,
-    Decimal {
-        scale: u8,
-        dod: bool,
-        /// Scaled integers, `None` for exceptions.
-        ms: Vec<Option<i64>>,
-    },
+struct DecimalPlan {
+    scale: u8,
+    dod: bool,
+    planes: bool,
+    /// Scaled integers, `None` for exceptions.
+    ms: Vec<Option<i64>>,
+    /// What follows m0: deltas or delta-of-deltas of the non-exception integers.
+    ints: Vec<i64>,
 }
 
-fn choose_values(vs: &[f64]) -> ValuePlan {
+/// The cheapest decimal plan, or `None` when the XOR mode is cheaper.
+fn choose_values(vs: &[f64]) -> Option<DecimalPlan> {
     let mut present = [false; MAX_SCALE as usize + 1];
     for &v in vs {
         if let Some(s) = (0..=MAX_SCALE).find(|&s| scaled_exact(v, s).is_some()) {
             present[usize::from(s)] = true;
         }
     }
-    let mut best = ValuePlan::Xor;
+    let mut best = None;
     let mut best_cost = xor_cost(vs);
     for s in (0..=MAX_SCALE).filter(|&s| present[usize::from(s)]) {
         let ms: Vec<Option<i64>> = vs.iter().map(|&v| scaled_exact(v, s)).collect();
-        let (mut exc_cost, mut gap) = (0u64, 0i64);
+        let (mut fixed_cost, mut gap) = (0u64, 0i64);
         for m in &ms {
             if m.is_none() {
-                exc_cost += 64 + varint_bits(gap);
+                fixed_cost += 64 + varint_bits(gap);
                 gap = 0;
             } else {
                 gap += 1;
             }
         }
-        let (mut delta_cost, mut dod_cost) = (SizeEstimate::default(), SizeEstimate::default());
-        for_each_scaled(&ms, false, |x| delta_cost.add(x));
-        for_each_scaled(&ms, true, |x| dod_cost.add(x));
-        let (delta_cost, dod_cost) = (delta_cost.bits(), dod_cost.bits());
-        let cost = exc_cost + delta_cost.min(dod_cost);
-        if cost < best_cost {
-            best_cost = cost;
-            best = ValuePlan::Decimal {
+        let mut good = ms.iter().flatten();
+        fixed_cost += good.next().map_or(0, |&m0| varint_bits(m0));
+        let deltas: Vec<i64> = ms
+            .iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .windows(2)
+            .map(|w| w[1].wrapping_sub(*w[0]))
+            .collect();
+        let mut prev = 0i64;
+        let dods: Vec<i64> = deltas
+            .iter()
+            .map(|&d| {
+                let dod = d.wrapping_sub(prev);
+                prev = d;
+                dod
+            })
+            .collect();
+        let (delta_cost, dod_cost) = (IntCost::of(&deltas), IntCost::of(&dods));
+        let (dod, cost, ints) = if dod_cost.bits < delta_cost.bits {
+            (true, dod_cost, dods)
+        } else {
+            (false, delta_cost, deltas)
+        };
+        if fixed_cost + cost.bits < best_cost {
+            best_cost = fixed_cost + cost.bits;
+            best = Some(DecimalPlan {
                 scale: s,
-                dod: dod_cost < delta_cost,
+                dod,
+                planes: cost.planes,
                 ms,
-            };
+                ints,
+            });
         }
     }
     best
 }
 
-/// Calls `f` with m0 and then the deltas (or the first delta and the delta-of-deltas) of
-/// the non-exception scaled integers.
-fn for_each_scaled(ms: &[Option<i64>], dod: bool, mut f: impl FnMut(i64)) {
-    let mut prev: Option<i64> = None;
-    let mut prev_delta = 0i64;
-    for &m in ms.iter().flatten() {
-        match prev {
-            None => f(m),
-            Some(p) => {
-                let delta = m.wrapping_sub(p);
-                f(if dod {
-                    delta.wrapping_sub(prev_delta)
-                } else {
-                    delta
-                });
-                prev_delta = delta;
+impl DecimalPlan {
+    fn put(&self, vs: &[f64], out: &mut Vec<u8>) {
+        let mut mode = self.scale;
+        if self.dod {
+            mode |= VAL_DOD;
+        }
+        if self.planes {
+            mode |= VAL_PLANES;
+        }
+        let exceptions = self.ms.iter().filter(|m| m.is_none()).count();
+        if exceptions > 0 {
+            mode |= VAL_EXCEPTIONS;
+        }
+        out.push(mode);
+        if exceptions > 0 {
+            put_uvarint(out, exceptions as u64);
+            let mut next = 0usize;
+            for (i, (m, v)) in self.ms.iter().zip(vs).enumerate() {
+                if m.is_none() {
+                    put_uvarint(out, (i - next) as u64);
+                    out.extend_from_slice(&v.to_bits().to_le_bytes());
+                    next = i + 1;
+                }
             }
         }
-        prev = Some(m);
-    }
-}
-
-fn put_decimal_values(
-    vs: &[f64],
-    scale: u8,
-    dod: bool,
-    ms: &[Option<i64>],
-    out: &mut Vec<u8>,
-) -> u8 {
-    let mut mode = scale;
-    if dod {
-        mode |= DEC_DOD;
-    }
-    let exceptions = ms.iter().filter(|m| m.is_none()).count();
-    if exceptions > 0 {
-        mode |= DEC_EXCEPTIONS;
-        put_uvarint(out, exceptions as u64);
-        let mut next = 0usize;
-        for (i, (m, v)) in ms.iter().zip(vs).enumerate() {
-            if m.is_none() {
-                put_uvarint(out, (i - next) as u64);
-                out.extend_from_slice(&v.to_bits().to_le_bytes());
-                next = i + 1;
-            }
+        if let Some(&m0) = self.ms.iter().flatten().next() {
+            put_zigzag(out, m0);
+            put_ints(out, &self.ints, self.planes);
         }
     }
-    for_each_scaled(ms, dod, |x| put_zigzag(out, x));
-    mode
 }
 
 fn get_decimal_values(
@@ -353,14 +362,11 @@ fn get_decimal_values(
     mode: u8,
     vs: &mut Vec<f64>,
 ) -> Result<(), ChunkError> {
-    if mode & !(DEC_SCALE_MASK | DEC_DOD | DEC_EXCEPTIONS) != 0 {
+    let scale = mode & VAL_SCALE_MASK;
+    if mode & VAL_XOR != 0 || scale > MAX_SCALE {
         return Err(corrupt(format!("unknown value mode {mode:#04x}")));
     }
-    let scale = mode & DEC_SCALE_MASK;
-    if scale > MAX_SCALE {
-        return Err(corrupt(format!("decimal scale {scale} out of range")));
-    }
-    let dod = mode & DEC_DOD != 0;
+    let dod = mode & VAL_DOD != 0;
 
     // The exception list comes first; walk it once to validate it and find where the
     // integers start, then read both side by side.
@@ -369,7 +375,7 @@ fn get_decimal_values(
         pos: r.pos,
     };
     let mut k = 0usize;
-    if mode & DEC_EXCEPTIONS != 0 {
+    if mode & VAL_EXCEPTIONS != 0 {
         k = usize::try_from(r.uvarint()?)
             .ok()
             .filter(|&k| k <= n)
@@ -387,14 +393,20 @@ fn get_decimal_values(
         }
     }
 
+    let mut m = 0i64;
+    let mut delta = 0i64;
+    let mut ints = None;
+    if k < n {
+        m = r.zigzag()?;
+        ints = Some(IntReader::open(r, mode & VAL_PLANES != 0, n - k - 1)?);
+    }
     let mut next_exc = if k > 0 {
         exc.uvarint()? as usize
     } else {
         usize::MAX
     };
     let mut exc_left = k;
-    let mut prev: Option<i64> = None;
-    let mut prev_delta = 0i64;
+    let mut first = true;
     for i in 0..n {
         if i == next_exc {
             vs.push(f64::from_bits(exc.u64_le()?));
@@ -406,16 +418,15 @@ fn get_decimal_values(
             };
             continue;
         }
-        let x = r.zigzag()?;
-        let m = match prev {
-            None => x,
-            Some(p) => {
-                let delta = if dod { prev_delta.wrapping_add(x) } else { x };
-                prev_delta = delta;
-                p.wrapping_add(delta)
-            }
-        };
-        prev = Some(m);
+        if !first {
+            let x = match ints.as_mut() {
+                Some(ints) => ints.next(r)?,
+                None => return Err(corrupt("scaled value without integers")),
+            };
+            delta = if dod { delta.wrapping_add(x) } else { x };
+            m = m.wrapping_add(delta);
+        }
+        first = false;
         vs.push(unscale(m, scale));
     }
     Ok(())
@@ -485,7 +496,7 @@ fn get_xor_values(r: &mut Reader<'_>, n: usize, vs: &mut Vec<f64>) -> Result<(),
     Ok(())
 }
 
-// ---- varints ----
+// ---- integer streams ----
 
 fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
@@ -495,54 +506,13 @@ fn unzigzag(u: u64) -> i64 {
     ((u >> 1) as i64) ^ -((u & 1) as i64)
 }
 
-/// Full size of a zigzag varint, for values too rare to be worth estimating better.
+fn byte_len(z: u64) -> usize {
+    ((64 - z.leading_zeros() as usize).div_ceil(8)).max(1)
+}
+
+/// Full size of a zigzag varint, for header fields not worth estimating better.
 fn varint_bits(v: i64) -> u64 {
     8 * u64::from((64 - zigzag(v).leading_zeros()).div_ceil(7).max(1))
-}
-
-/// Guesses what a zigzag varint stream costs after zstd: one-byte values at their
-/// empirical entropy (zstd entropy-codes literals, so a uniform spread over 0..=100 costs
-/// more than a peaked one over -50..=50, whatever their magnitudes), longer values in
-/// full. Comparing bit lengths instead picks delta-of-delta for random counter
-/// increments, whose wider spread compresses worse.
-struct SizeEstimate {
-    counts: [u32; 128],
-    small: u32,
-    large_bits: u64,
-}
-
-impl Default for SizeEstimate {
-    fn default() -> Self {
-        SizeEstimate {
-            counts: [0; 128],
-            small: 0,
-            large_bits: 0,
-        }
-    }
-}
-
-impl SizeEstimate {
-    #[inline]
-    fn add(&mut self, v: i64) {
-        let z = zigzag(v);
-        if z < 128 {
-            self.counts[z as usize] += 1;
-            self.small += 1;
-        } else {
-            self.large_bits += varint_bits(v);
-        }
-    }
-
-    fn bits(&self) -> u64 {
-        let n = f64::from(self.small);
-        let entropy: f64 = self
-            .counts
-            .iter()
-            .filter(|&&c| c > 0)
-            .map(|&c| f64::from(c) * (n / f64::from(c)).log2())
-            .sum();
-        entropy.ceil() as u64 + self.large_bits
-    }
 }
 
 fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
@@ -555,6 +525,154 @@ fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
 
 fn put_zigzag(out: &mut Vec<u8>, v: i64) {
     put_uvarint(out, zigzag(v));
+}
+
+fn put_ints(out: &mut Vec<u8>, ints: &[i64], planes: bool) {
+    if !planes {
+        for &x in ints {
+            put_zigzag(out, x);
+        }
+        return;
+    }
+    let width = ints.iter().map(|&x| byte_len(zigzag(x))).max().unwrap_or(1);
+    out.push(width as u8);
+    for p in 0..width {
+        out.extend(ints.iter().map(|&x| (zigzag(x) >> (8 * p)) as u8));
+    }
+}
+
+/// Estimated compressed size of an integer stream in its cheaper layout.
+#[derive(Clone, Copy, Debug)]
+struct IntCost {
+    bits: u64,
+    planes: bool,
+}
+
+impl IntCost {
+    fn of(ints: &[i64]) -> IntCost {
+        let mut varint = ByteEntropy::default();
+        let mut scratch = Vec::with_capacity(10);
+        for &x in ints {
+            scratch.clear();
+            put_zigzag(&mut scratch, x);
+            varint.add_all(&scratch);
+        }
+        let varint = varint.bits();
+
+        // Each plane is estimated on its own: high planes are runs of few distinct bytes,
+        // which zstd also shortens with matches, so pooling them with the low plane's
+        // statistics would overstate their cost.
+        let width = ints.iter().map(|&x| byte_len(zigzag(x))).max().unwrap_or(1);
+        let mut planes = 8u64;
+        for p in 0..width {
+            let mut plane = ByteEntropy::default();
+            for &x in ints {
+                plane.add((zigzag(x) >> (8 * p)) as u8);
+            }
+            // Even a constant plane costs a match and its length.
+            planes += plane.bits().max(24);
+        }
+        IntCost {
+            bits: varint.min(planes),
+            planes: planes < varint,
+        }
+    }
+}
+
+/// Empirical order-0 entropy of a byte stream: roughly what zstd's literal coding makes of
+/// bytes that hold no repeats. Comparing magnitudes instead would, for example, pick
+/// delta-of-delta for random counter increments, whose wider spread compresses worse.
+struct ByteEntropy {
+    counts: [u32; 256],
+    total: u32,
+}
+
+impl Default for ByteEntropy {
+    fn default() -> Self {
+        ByteEntropy {
+            counts: [0; 256],
+            total: 0,
+        }
+    }
+}
+
+impl ByteEntropy {
+    #[inline]
+    fn add(&mut self, b: u8) {
+        self.counts[usize::from(b)] += 1;
+        self.total += 1;
+    }
+
+    fn add_all(&mut self, bytes: &[u8]) {
+        bytes.iter().for_each(|&b| self.add(b));
+    }
+
+    fn bits(&self) -> u64 {
+        let n = f64::from(self.total);
+        let entropy: f64 = self
+            .counts
+            .iter()
+            .filter(|&&c| c > 0)
+            .map(|&c| f64::from(c) * (n / f64::from(c)).log2())
+            .sum();
+        entropy.ceil() as u64
+    }
+}
+
+/// Reads an integer stream written by [`put_ints`].
+enum IntReader<'a> {
+    Varint,
+    Planes {
+        data: &'a [u8],
+        count: usize,
+        width: usize,
+        next: usize,
+    },
+}
+
+impl<'a> IntReader<'a> {
+    fn open(r: &mut Reader<'a>, planes: bool, count: usize) -> Result<Self, ChunkError> {
+        if !planes {
+            return Ok(IntReader::Varint);
+        }
+        let width = usize::from(r.byte()?);
+        if !(1..=8).contains(&width) {
+            return Err(corrupt(format!("integer plane width {width}")));
+        }
+        let len = count
+            .checked_mul(width)
+            .ok_or(ChunkError::Truncated("packed chunk"))?;
+        Ok(IntReader::Planes {
+            data: r.take(len)?,
+            count,
+            width,
+            next: 0,
+        })
+    }
+
+    #[inline]
+    fn next(&mut self, r: &mut Reader<'a>) -> Result<i64, ChunkError> {
+        match self {
+            IntReader::Varint => r.zigzag(),
+            IntReader::Planes {
+                data,
+                count,
+                width,
+                next,
+            } => {
+                let i = *next;
+                if i >= *count {
+                    return Err(corrupt("integer stream overrun"));
+                }
+                *next += 1;
+                let mut z = 0u64;
+                for p in 0..*width {
+                    z |= u64::from(data[p * *count + i]) << (8 * p);
+                }
+                Ok(unzigzag(z))
+            }
+        }
+    }
 }
 
 struct Reader<'a> {
@@ -644,13 +762,15 @@ mod tests {
         out[1..out.len() - 1].to_vec()
     }
 
-    fn format_of(chunk: &[u8]) -> u8 {
+    /// Timestamp and value mode bytes of a chunk.
+    fn modes_of(chunk: &[u8]) -> (u8, u8) {
         let mut r = Reader {
             data: chunk,
             pos: 0,
         };
-        r.uvarint().unwrap();
-        r.byte().unwrap()
+        let n = r.uvarint().unwrap() as usize;
+        let ts_mode = get_times(&mut r, n, &mut Vec::new()).unwrap();
+        (ts_mode, r.byte().unwrap())
     }
 
     #[test]
@@ -663,24 +783,37 @@ mod tests {
 
     #[test]
     fn picks_the_expected_modes() {
-        let ts: Vec<i64> = (0..100).map(|i| 1_000 + i * 15_000 + (i * 7) % 4).collect();
-        let counter: Vec<f64> = (0..100).map(|i| (i * 37) as f64).collect();
-        let chunk = round_trip(&ts, &counter);
-        assert_eq!(format_of(&chunk) & (TS_GRID | DEC_SCALE_MASK), TS_GRID);
+        let mut seed = 7u64;
+        let mut jitter = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 60) as i64 % 6
+        };
+        let ts: Vec<i64> = (0..100).map(|i| 1_000 + i * 15_000 + jitter()).collect();
+        let counter: Vec<f64> = (0..100).map(|i| (i * 37 + i % 3) as f64).collect();
+        let (ts_mode, v_mode) = modes_of(&round_trip(&ts, &counter));
+        assert_eq!(ts_mode & TS_GRID, TS_GRID);
+        assert_eq!(v_mode & (VAL_XOR | VAL_SCALE_MASK | VAL_EXCEPTIONS), 0);
 
+        let exact: Vec<i64> = (0..100).map(|i| i * 10_000).collect();
         let gauge: Vec<f64> = (0..100).map(|i| (i % 13) as f64 * 0.25 - 1.5).collect();
-        let chunk = round_trip(&ts, &gauge);
-        assert_eq!(format_of(&chunk) & DEC_SCALE_MASK, 2);
+        let (_, v_mode) = modes_of(&round_trip(&exact, &gauge));
+        assert_eq!(v_mode & (VAL_XOR | VAL_SCALE_MASK), 2);
+
+        let walk: Vec<f64> = (0..100i64)
+            .map(|i| (100_000 + (i * 7919 % 601) - 300) as f64 / 100.0)
+            .collect();
+        let (_, v_mode) = modes_of(&round_trip(&exact, &walk));
+        assert_eq!(v_mode & (VAL_XOR | VAL_PLANES), VAL_PLANES);
 
         let mut stale = counter.clone();
         stale[40] = f64::from_bits(STALE_NAN);
         stale[99] = -0.0;
-        let chunk = round_trip(&ts, &stale);
-        assert_eq!(format_of(&chunk) & (DEC_EXCEPTIONS | VALUES_XOR), DEC_EXCEPTIONS);
+        let (_, v_mode) = modes_of(&round_trip(&ts, &stale));
+        assert_eq!(v_mode & (VAL_EXCEPTIONS | VAL_XOR), VAL_EXCEPTIONS);
 
         let floats: Vec<f64> = (0..100).map(|i| (i as f64).sqrt()).collect();
-        let chunk = round_trip(&ts, &floats);
-        assert_eq!(format_of(&chunk) & !TS_GRID, VALUES_XOR);
+        let (_, v_mode) = modes_of(&round_trip(&ts, &floats));
+        assert_eq!(v_mode, VAL_XOR);
     }
 
     #[test]

@@ -208,7 +208,7 @@ impl HeadSeries {
         }
     }
 
-    pub fn into_iter(self) -> (Labels, HeadSampleIter) {
+    pub fn into_parts(self) -> (Labels, HeadSampleIter) {
         let mut chunks = self.chunks;
         chunks.reverse();
         (
