@@ -27,22 +27,36 @@ server:
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains(&format!("{bad_s}:3:16: storage.tsdb.retention: invalid duration \"15x\": unknown unit \"x\"")),
+        stderr.contains(&format!(
+            "{bad_s}:3:16: storage.tsdb.retention: invalid duration \"15x\": unknown unit \"x\""
+        )),
         "{stderr}"
     );
     assert!(
-        stderr.contains(&format!("{bad_s}:5:5: storage.tsdb.colour: unknown field `colour`")),
+        stderr.contains(&format!(
+            "{bad_s}:5:5: storage.tsdb.colour: unknown field `colour`"
+        )),
         "{stderr}"
     );
 
     // Semantic errors are all reported together too.
     let semantic = tmp.path().join("semantic.yml");
-    std::fs::write(&semantic, "storage:\n  tsdb:\n    block_span: 0s\n    wal:\n      segment_size: 1KB\n").unwrap();
+    std::fs::write(
+        &semantic,
+        "storage:\n  tsdb:\n    block_span: 0s\n    wal:\n      segment_size: 1KB\n",
+    )
+    .unwrap();
     let out = run_pharos(&["check", "config", semantic.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains(":3:5: storage.tsdb.block_span: must be at least 1m"), "{stderr}");
-    assert!(stderr.contains(":5:7: storage.tsdb.wal.segment_size: must be between"), "{stderr}");
+    assert!(
+        stderr.contains(":3:5: storage.tsdb.block_span: must be at least 1m"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(":5:7: storage.tsdb.wal.segment_size: must be between"),
+        "{stderr}"
+    );
 
     let good = tmp.path().join("good.yml");
     std::fs::write(
@@ -75,20 +89,49 @@ server:
     .unwrap();
     let good_s = good.to_str().unwrap();
     let out = run_pharos(&["check", "config", good_s]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("SUCCESS: {good_s} is valid"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("SUCCESS: {good_s} is valid")
+    );
 
     // serve refuses a missing or invalid config with the same messages.
     let data = tmp.path().join("data");
     let data_s = data.to_str().unwrap();
     let missing = tmp.path().join("missing.yml");
-    let out = run_pharos(&["serve", "--data-dir", data_s, "--listen", "127.0.0.1:0", "--config", missing.to_str().unwrap()]);
+    let out = run_pharos(&[
+        "serve",
+        "--data-dir",
+        data_s,
+        "--listen",
+        "127.0.0.1:0",
+        "--config",
+        missing.to_str().unwrap(),
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("cannot read config file") && stderr.contains("missing.yml"), "{stderr}");
-    let out = run_pharos(&["serve", "--data-dir", data_s, "--listen", "127.0.0.1:0", "--config", bad_s]);
+    assert!(
+        stderr.contains("cannot read config file") && stderr.contains("missing.yml"),
+        "{stderr}"
+    );
+    let out = run_pharos(&[
+        "serve",
+        "--data-dir",
+        data_s,
+        "--listen",
+        "127.0.0.1:0",
+        "--config",
+        bad_s,
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("storage.tsdb.retention"), "{stderr}");
-    assert!(!data.exists(), "an invalid config must not create the data directory");
+    assert!(
+        !data.exists(),
+        "an invalid config must not create the data directory"
+    );
 }

@@ -19,7 +19,8 @@ const T0: i64 = 1_700_000_000_000;
 /// A value whose bits depend on every coordinate, so a sample stored under the wrong
 /// series or time is caught.
 fn value(writer: usize, series: usize, request: usize, k: usize) -> f64 {
-    let mut x = ((writer as u64) << 48) ^ ((series as u64) << 40) ^ ((request as u64) << 16) ^ (k as u64);
+    let mut x =
+        ((writer as u64) << 48) ^ ((series as u64) << 40) ^ ((request as u64) << 16) ^ (k as u64);
     x = x.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     x ^= x >> 29;
     // Finite, signed, with a full mantissa.
@@ -60,7 +61,12 @@ fn kill9_durability() {
 
     let writers: Vec<_> = (0..WRITERS)
         .map(|w| {
-            let (url, acked, acked_count, killed) = (url.clone(), acked.clone(), acked_count.clone(), killed.clone());
+            let (url, acked, acked_count, killed) = (
+                url.clone(),
+                acked.clone(),
+                acked_count.clone(),
+                killed.clone(),
+            );
             std::thread::spawn(move || {
                 let client = client();
                 for r in 0..REQUESTS_PER_WRITER {
@@ -73,17 +79,26 @@ fn kill9_durability() {
                                 break;
                             }
                             // All write slots busy: the documented answer is to retry.
-                            Ok(resp) if resp.status().as_u16() == 429 && !killed.load(Ordering::SeqCst) => {
+                            Ok(resp)
+                                if resp.status().as_u16() == 429
+                                    && !killed.load(Ordering::SeqCst) =>
+                            {
                                 std::thread::sleep(Duration::from_millis(20));
                             }
                             Ok(resp) => {
                                 let status = resp.status();
                                 let text = resp.text().unwrap_or_default();
-                                assert!(killed.load(Ordering::SeqCst), "writer {w} request {r}: {status} {text}");
+                                assert!(
+                                    killed.load(Ordering::SeqCst),
+                                    "writer {w} request {r}: {status} {text}"
+                                );
                                 return;
                             }
                             Err(e) => {
-                                assert!(killed.load(Ordering::SeqCst), "writer {w} request {r} failed before the kill: {e}");
+                                assert!(
+                                    killed.load(Ordering::SeqCst),
+                                    "writer {w} request {r} failed before the kill: {e}"
+                                );
                                 return;
                             }
                         }
@@ -96,7 +111,11 @@ fn kill9_durability() {
     // Kill from this thread while the writers have requests in flight.
     let deadline = Instant::now() + Duration::from_secs(300);
     while acked_count.load(Ordering::SeqCst) < KILL_AFTER_ACKED {
-        assert!(Instant::now() < deadline, "writes too slow: {} acked", acked_count.load(Ordering::SeqCst));
+        assert!(
+            Instant::now() < deadline,
+            "writes too slow: {} acked",
+            acked_count.load(Ordering::SeqCst)
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
     killed.store(true, Ordering::SeqCst);
@@ -105,6 +124,11 @@ fn kill9_durability() {
         w.join().expect("writer thread");
     }
     let acked = acked.lock().unwrap().clone();
+    eprintln!(
+        "killed with {} of {} requests acknowledged",
+        acked.len(),
+        WRITERS * REQUESTS_PER_WRITER
+    );
     assert!(acked.len() >= KILL_AFTER_ACKED);
     assert!(
         acked.len() < WRITERS * REQUESTS_PER_WRITER,
@@ -126,10 +150,13 @@ fn kill9_durability() {
         for s in request_series(w, r) {
             let key = s.key();
             for &(t, v) in &s.samples {
-                let got = stored
-                    .get(&(key.clone(), t))
-                    .unwrap_or_else(|| panic!("acknowledged sample lost: {key} @ {t} (writer {w}, request {r})"));
-                assert!(value_matches(got, v), "{key} @ {t}: stored {got}, want {v:?}");
+                let got = stored.get(&(key.clone(), t)).unwrap_or_else(|| {
+                    panic!("acknowledged sample lost: {key} @ {t} (writer {w}, request {r})")
+                });
+                assert!(
+                    value_matches(got, v),
+                    "{key} @ {t}: stored {got}, want {v:?}"
+                );
                 checked += 1;
             }
         }
@@ -141,11 +168,17 @@ fn kill9_durability() {
                 let key = s.key();
                 for &(t, v) in &s.samples {
                     if let Some(got) = stored.get(&(key.clone(), t)) {
-                        assert!(value_matches(got, v), "{key} @ {t}: stored {got}, want {v:?}");
+                        assert!(
+                            value_matches(got, v),
+                            "{key} @ {t}: stored {got}, want {v:?}"
+                        );
                     }
                 }
             }
         }
     }
-    assert_eq!(checked, acked.len() * SERIES_PER_WRITER * SAMPLES_PER_SERIES);
+    assert_eq!(
+        checked,
+        acked.len() * SERIES_PER_WRITER * SAMPLES_PER_SERIES
+    );
 }

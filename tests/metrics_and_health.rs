@@ -19,7 +19,13 @@ fn metrics_and_health() {
 
     let resp = client.get(server.url("/metrics")).send().unwrap();
     assert_eq!(resp.status().as_u16(), 200);
-    let ct = resp.headers().get("content-type").unwrap().to_str().unwrap().to_owned();
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
     let text = resp.text().unwrap();
     for want in [
@@ -46,7 +52,10 @@ fn metrics_and_health() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs_f64();
-    assert!((now - start).abs() < 3600.0, "start time {start}, now {now}");
+    assert!(
+        (now - start).abs() < 3600.0,
+        "start time {start}, now {now}"
+    );
 
     let resp = client.get(server.url("/no/such/path")).send().unwrap();
     assert_eq!(resp.status().as_u16(), 404);

@@ -38,9 +38,17 @@ fn remote_write_rejects_bad_input() {
     let valid = one_series(&[("__name__", "ok"), ("job", "x")]);
     let truncated = valid[..valid.len() / 2].to_vec();
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("garbage body", b"this is not a remote write request".to_vec(), "snappy"),
+        (
+            "garbage body",
+            b"this is not a remote write request".to_vec(),
+            "snappy",
+        ),
         ("truncated snappy", truncated, "snappy"),
-        ("garbage protobuf", snappy(b"\x0a\xff\xff\xff\xff\x0f garbage"), "protobuf"),
+        (
+            "garbage protobuf",
+            snappy(b"\x0a\xff\xff\xff\xff\x0f garbage"),
+            "protobuf",
+        ),
         (
             "unsorted labels",
             one_series(&[("__name__", "m"), ("zone", "1"), ("app", "2")]),

@@ -29,10 +29,18 @@ fn test_series() -> Vec<TestSeries> {
     let long: Vec<(i64, f64)> = (0..720)
         .map(|i| (T0 + i * 15_000, (i as f64 * 0.37).sin() * 1e3))
         .collect();
-    let counter: Vec<(i64, f64)> = (0..720).map(|i| (T0 + i * 15_000 + 7, (i * i) as f64)).collect();
+    let counter: Vec<(i64, f64)> = (0..720)
+        .map(|i| (T0 + i * 15_000 + 7, (i * i) as f64))
+        .collect();
     vec![
-        TestSeries::new(&[("__name__", "up"), ("instance", "a"), ("job", "b")], special),
-        TestSeries::new(&[("__name__", "up"), ("instance", "b"), ("job", "b")], long.clone()),
+        TestSeries::new(
+            &[("__name__", "up"), ("instance", "a"), ("job", "b")],
+            special,
+        ),
+        TestSeries::new(
+            &[("__name__", "up"), ("instance", "b"), ("job", "b")],
+            long.clone(),
+        ),
         TestSeries::new(&[("__name__", "requests_total"), ("code", "200")], counter),
         TestSeries::new(
             &[
@@ -69,10 +77,18 @@ fn remote_write_roundtrip() {
             .collect();
         let resp = post_write(&client, &server.url(""), encode_write(&part)).unwrap();
         let status = resp.status().as_u16();
-        assert_eq!(status, 204, "write {chunk}: {}", resp.text().unwrap_or_default());
+        assert_eq!(
+            status,
+            204,
+            "write {chunk}: {}",
+            resp.text().unwrap_or_default()
+        );
     }
 
-    let resp = client.post(server.url("/api/v1/admin/tsdb/flush")).send().unwrap();
+    let resp = client
+        .post(server.url("/api/v1/admin/tsdb/flush"))
+        .send()
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     let body: serde_json::Value = serde_json::from_str(&resp.text().unwrap()).unwrap();
     assert_eq!(body, serde_json::json!({"status": "success"}));
@@ -86,13 +102,18 @@ fn remote_write_roundtrip() {
         by_series.entry(d.series.clone()).or_default().push(d);
     }
     for s in &series {
-        let got = by_series
-            .get(&s.key())
-            .unwrap_or_else(|| panic!("series {} missing; dumped: {:?}", s.key(), by_series.keys()));
+        let got = by_series.get(&s.key()).unwrap_or_else(|| {
+            panic!("series {} missing; dumped: {:?}", s.key(), by_series.keys())
+        });
         assert_eq!(got.len(), s.samples.len(), "{}", s.key());
         for (g, &(t, v)) in got.iter().zip(&s.samples) {
             assert_eq!(g.t, t, "{}", s.key());
-            assert!(value_matches(&g.value, v), "{} at {t}: dumped {} want {v:?}", s.key(), g.value);
+            assert!(
+                value_matches(&g.value, v),
+                "{} at {t}: dumped {} want {v:?}",
+                s.key(),
+                g.value
+            );
         }
     }
     // Series come out in label order.
@@ -103,7 +124,11 @@ fn remote_write_roundtrip() {
             first_seen.push(s);
         }
     }
-    assert_eq!(first_seen.len(), series.len(), "each series printed in one run");
+    assert_eq!(
+        first_seen.len(),
+        series.len(),
+        "each series printed in one run"
+    );
 
     // --match and a time window select a subset.
     let from = T0 + 2_000;
@@ -136,9 +161,23 @@ fn remote_write_roundtrip() {
     let up_total = series[0].samples.len() + series[1].samples.len();
     assert_eq!(both.len(), up_total);
 
-    let out = run_pharos(&["tsdb", "analyze", "--data-dir", data.to_str().unwrap(), "--limit", "5"]);
+    let out = run_pharos(&[
+        "tsdb",
+        "analyze",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--limit",
+        "5",
+    ]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("Total series: 4"), "{text}");
-    assert!(text.contains("Highest cardinality metric names:\n2 up\n"), "{text}");
+    assert!(
+        text.contains("Highest cardinality metric names:\n2 up\n"),
+        "{text}"
+    );
 }

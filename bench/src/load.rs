@@ -154,7 +154,7 @@ impl Plan {
             bail!("--hours {hours} gives fewer than two scrapes");
         }
         // Align to the scrape grid and stay one interval in the past so that no
-        // sample (with its jitter) lands in the future of any target's clock.
+        // sample (with its offset) lands in the future of any target's clock.
         let end = end_ms - end_ms.rem_euclid(INTERVAL_MS) - INTERVAL_MS;
         Ok(Plan {
             series,
@@ -189,11 +189,18 @@ impl Plan {
         self.shapes.iter().filter(|s| s.process > 0).count() as u64
     }
 
-    /// Real scrapes land a few milliseconds off the grid; the offset is the
-    /// same for every series of one scrape, as it would be in Prometheus.
+    /// Scrape timestamps as a real scraper produces them: each target has its
+    /// own fixed offset of a few milliseconds from the grid, and now and then
+    /// a scrape starts late (GC pause, busy scraper). Every series of one
+    /// scrape shares the timestamp. Prometheus itself snaps timestamps within
+    /// 2 ms of the grid (`--scrape.timestamp-tolerance`), so unbroken per-scrape
+    /// noise would be less realistic, not more.
     fn timestamp(&self, instance: usize, tick: usize) -> i64 {
-        let jitter = mix(self.seed ^ ((instance as u64) << 24) ^ tick as u64) % 5;
-        self.start_ms + tick as i64 * INTERVAL_MS + jitter as i64
+        let instance = instance as u64;
+        let offset = mix(self.seed ^ (instance << 32) ^ 0x005C_4A9E) % 5;
+        let h = mix(self.seed ^ (instance << 32) ^ ((tick as u64) << 1) ^ 1);
+        let late = if h % 100 < 5 { 3 + (h >> 32) % 18 } else { 0 };
+        self.start_ms + tick as i64 * INTERVAL_MS + (offset + late) as i64
     }
 }
 
@@ -790,6 +797,6 @@ mod tests {
         assert_eq!(samples, 300);
         assert_eq!(req.timeseries.len(), 300);
         let t0 = req.timeseries[0].samples[0].timestamp;
-        assert!(t0 >= plan.start_ms && t0 < plan.start_ms + 5);
+        assert!(t0 >= plan.start_ms && t0 < plan.start_ms + 25);
     }
 }

@@ -113,7 +113,11 @@ impl Server {
             .expect("http client");
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 self.child = None;
                 return Err(format!("(exited with {status})\n{}", self.logs()));
             }
@@ -139,7 +143,10 @@ impl Server {
                 let _ = child.kill();
                 let _ = child.wait();
                 self.child = None;
-                panic!("server did not exit within {timeout:?}; its log:\n{}", self.logs());
+                panic!(
+                    "server did not exit within {timeout:?}; its log:\n{}",
+                    self.logs()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -149,7 +156,11 @@ impl Server {
     pub fn stop(mut self) {
         send_signal(self.pid(), libc::SIGTERM);
         let status = self.wait_exit(STOP_TIMEOUT);
-        assert!(status.success(), "server exited with {status}; its log:\n{}", self.logs());
+        assert!(
+            status.success(),
+            "server exited with {status}; its log:\n{}",
+            self.logs()
+        );
     }
 
     /// SIGKILL: no chance to flush or close anything.
@@ -171,7 +182,12 @@ impl Drop for Server {
 pub fn send_signal(pid: i32, sig: i32) {
     // SAFETY: kill(2) only sends a signal to a process id we started.
     let rc = unsafe { libc::kill(pid, sig) };
-    assert_eq!(rc, 0, "kill({pid}, {sig}) failed: {}", std::io::Error::last_os_error());
+    assert_eq!(
+        rc,
+        0,
+        "kill({pid}, {sig}) failed: {}",
+        std::io::Error::last_os_error()
+    );
 }
 
 /// One series of a remote_write request as the tests build them.
@@ -184,8 +200,10 @@ pub struct TestSeries {
 
 impl TestSeries {
     pub fn new(labels: &[(&str, &str)], samples: Vec<(i64, f64)>) -> Self {
-        let mut labels: Vec<(String, String)> =
-            labels.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+        let mut labels: Vec<(String, String)> = labels
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
         labels.sort();
         TestSeries { labels, samples }
     }
@@ -324,9 +342,21 @@ pub fn value_matches(printed: &str, want: f64) -> bool {
 }
 
 /// Fetches `/metrics` and returns the value of the first line starting with `series `.
-pub fn metric_value(client: &reqwest::blocking::Client, server: &Server, series: &str) -> Option<f64> {
-    let text = client.get(server.url("/metrics")).send().ok()?.text().ok()?;
+pub fn metric_value(
+    client: &reqwest::blocking::Client,
+    server: &Server,
+    series: &str,
+) -> Option<f64> {
+    let text = client
+        .get(server.url("/metrics"))
+        .send()
+        .ok()?
+        .text()
+        .ok()?;
     text.lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.strip_prefix(' '))
+        })
         .and_then(|v| v.trim().parse().ok())
 }

@@ -119,7 +119,9 @@ mod tests {
     #[test]
     fn serve_defaults() {
         let cli = Cli::try_parse_from(["pharos", "serve"]).unwrap();
-        let Command::Serve(a) = cli.command else { panic!() };
+        let Command::Serve(a) = cli.command else {
+            panic!()
+        };
         assert_eq!(a.data_dir, PathBuf::from("./data"));
         assert_eq!(a.listen, "127.0.0.1:9700");
         assert!(a.config.is_none());
@@ -142,7 +144,9 @@ mod tests {
             "{job=\"x\"}",
         ])
         .unwrap();
-        let Command::Tsdb(TsdbCommand::Dump(d)) = cli.command else { panic!() };
+        let Command::Tsdb(TsdbCommand::Dump(d)) = cli.command else {
+            panic!()
+        };
         assert_eq!(d.min_time, Some(1_700_000_000_500));
         assert_eq!(d.max_time, Some(1_700_000_000_000));
         assert_eq!(d.matchers.len(), 2);

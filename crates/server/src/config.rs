@@ -96,7 +96,10 @@ impl Default for WalConfig {
         let o = Options::default();
         let (fsync, interval) = match o.fsync {
             FsyncPolicy::Always => (FsyncMode::Always, PromDuration::from_secs(1)),
-            FsyncPolicy::Interval(d) => (FsyncMode::Interval, PromDuration::from_millis(d.as_millis() as u64)),
+            FsyncPolicy::Interval(d) => (
+                FsyncMode::Interval,
+                PromDuration::from_millis(d.as_millis() as u64),
+            ),
             FsyncPolicy::Never => (FsyncMode::Never, PromDuration::from_secs(1)),
         };
         WalConfig {
@@ -243,7 +246,10 @@ server:
         assert_eq!(o.fsync, FsyncPolicy::Always);
         assert_eq!(o.limits.max_series, 5);
         assert_eq!(o.limits.max_series_per_metric, 2);
-        assert_eq!(o.limits.max_labels_per_series, Limits::default().max_labels_per_series);
+        assert_eq!(
+            o.limits.max_labels_per_series,
+            Limits::default().max_labels_per_series
+        );
         assert_eq!(c.server.max_request_bytes, ByteSize(1 << 20));
         assert_eq!(c.server.inflight_writes(), 3);
         assert_eq!(c.server.write_timeout, PromDuration::from_secs(10));
@@ -253,6 +259,9 @@ server:
     fn empty_and_null_sections_are_defaults() {
         assert_eq!(parse("p.yml", "").unwrap(), Config::default());
         assert_eq!(parse("p.yml", "# nothing\n").unwrap(), Config::default());
-        assert_eq!(parse("p.yml", "storage:\n  tsdb:\nserver:\n").unwrap(), Config::default());
+        assert_eq!(
+            parse("p.yml", "storage:\n  tsdb:\nserver:\n").unwrap(),
+            Config::default()
+        );
     }
 }

@@ -44,7 +44,11 @@ mod tests {
             9.99e-8,
         ] {
             let s = format_value(v);
-            assert_eq!(s.parse::<f64>().unwrap().to_bits(), v.to_bits(), "{v} printed as {s}");
+            assert_eq!(
+                s.parse::<f64>().unwrap().to_bits(),
+                v.to_bits(),
+                "{v} printed as {s}"
+            );
         }
         assert_eq!(format_value(1.0), "1");
         assert_eq!(format_value(-0.0), "-0");

@@ -34,7 +34,7 @@ pub mod tsdb_cmd;
 
 use clap::Parser;
 use cli::{CheckCommand, Cli, Command, TsdbCommand};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 /// Runs the command line; every failure becomes a message on stderr and exit code 1.
@@ -55,6 +55,7 @@ fn init_logging(filter: &str) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init()
         .map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))
 }
@@ -81,7 +82,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
             match cmd {
-                TsdbCommand::Analyze { data_dir, limit } => tsdb_cmd::analyze(&data_dir, limit, &mut out)?,
+                TsdbCommand::Analyze { data_dir, limit } => {
+                    tsdb_cmd::analyze(&data_dir, limit, &mut out)?
+                }
                 TsdbCommand::Dump(d) => tsdb_cmd::dump(
                     tsdb_cmd::DumpArgs {
                         data_dir: &d.data_dir,
@@ -106,7 +109,12 @@ fn check_config(files: &[std::path::PathBuf]) -> ExitCode {
                 failed = true;
                 let n = errs.0.len();
                 let mut err = std::io::stderr().lock();
-                let _ = writeln!(err, "FAILED: {} has {n} error{}:", file.display(), if n == 1 { "" } else { "s" });
+                let _ = writeln!(
+                    err,
+                    "FAILED: {} has {n} error{}:",
+                    file.display(),
+                    if n == 1 { "" } else { "s" }
+                );
                 for e in &errs.0 {
                     let _ = writeln!(err, "  {e}");
                 }

@@ -12,7 +12,9 @@ use std::time::Duration;
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Upper bounds (seconds) of the request-latency histogram buckets.
-const LATENCY_BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
 
 #[derive(Default)]
 struct Histogram {
@@ -21,11 +23,11 @@ struct Histogram {
     sum: f64,
 }
 
-/// Requests per handler and status code, and their latency per handler.
+/// Requests and their latency, per handler and status code.
 #[derive(Default)]
 pub struct HttpMetrics {
     requests: Mutex<BTreeMap<(String, u16), u64>>,
-    latency: Mutex<BTreeMap<String, Histogram>>,
+    latency: Mutex<BTreeMap<(String, u16), Histogram>>,
 }
 
 impl HttpMetrics {
@@ -36,7 +38,7 @@ impl HttpMetrics {
         }
         let secs = elapsed.as_secs_f64();
         let mut l = self.latency.lock().unwrap_or_else(|p| p.into_inner());
-        let h = l.entry(handler.to_owned()).or_default();
+        let h = l.entry((handler.to_owned(), code)).or_default();
         h.count += 1;
         h.sum += secs;
         for (b, le) in h.buckets.iter_mut().zip(LATENCY_BUCKETS) {
@@ -100,15 +102,25 @@ impl Text {
 }
 
 fn escape_label_value(v: &str) -> String {
-    v.replace('\\', r"\\").replace('"', "\\\"").replace('\n', r"\n")
+    v.replace('\\', r"\\")
+        .replace('"', "\\\"")
+        .replace('\n', r"\n")
 }
 
 /// Renders a full scrape.
 pub fn render(s: &Snapshot<'_>) -> String {
     let mut t = Text(String::with_capacity(8 << 10));
     render_process(&mut t);
-    t.family("pharos_build_info", "gauge", "Build information of the running Pharos binary.");
-    t.sample("pharos_build_info", &[("version", env!("CARGO_PKG_VERSION"))], 1.0);
+    t.family(
+        "pharos_build_info",
+        "gauge",
+        "Build information of the running Pharos binary.",
+    );
+    t.sample(
+        "pharos_build_info",
+        &[("version", env!("CARGO_PKG_VERSION"))],
+        1.0,
+    );
     t.single(
         "pharos_ready",
         "gauge",
@@ -165,7 +177,11 @@ fn render_write(t: &mut Text, s: &Snapshot<'_>) {
 }
 
 fn render_http(t: &mut Text, http: &HttpMetrics) {
-    t.family("pharos_http_requests_total", "counter", "HTTP requests answered, by handler and status code.");
+    t.family(
+        "pharos_http_requests_total",
+        "counter",
+        "HTTP requests answered, by handler and status code.",
+    );
     {
         let r = http.requests.lock().unwrap_or_else(|p| p.into_inner());
         for ((handler, code), n) in r.iter() {
@@ -179,24 +195,31 @@ fn render_http(t: &mut Text, http: &HttpMetrics) {
     t.family(
         "pharos_http_request_duration_seconds",
         "histogram",
-        "Time from receiving an HTTP request to its response, by handler.",
+        "Time from receiving an HTTP request to its response, by handler and status code.",
     );
     let l = http.latency.lock().unwrap_or_else(|p| p.into_inner());
-    for (handler, h) in l.iter() {
+    for ((handler, code), h) in l.iter() {
+        let code = code.to_string();
+        let labels = [("handler", handler.as_str()), ("code", code.as_str())];
         for (le, n) in LATENCY_BUCKETS.iter().zip(h.buckets) {
+            let le = format_value(*le);
             t.sample(
                 "pharos_http_request_duration_seconds_bucket",
-                &[("handler", handler), ("le", &format_value(*le))],
+                &[labels[0], labels[1], ("le", &le)],
                 n as f64,
             );
         }
         t.sample(
             "pharos_http_request_duration_seconds_bucket",
-            &[("handler", handler), ("le", "+Inf")],
+            &[labels[0], labels[1], ("le", "+Inf")],
             h.count as f64,
         );
-        t.sample("pharos_http_request_duration_seconds_sum", &[("handler", handler)], h.sum);
-        t.sample("pharos_http_request_duration_seconds_count", &[("handler", handler)], h.count as f64);
+        t.sample("pharos_http_request_duration_seconds_sum", &labels, h.sum);
+        t.sample(
+            "pharos_http_request_duration_seconds_count",
+            &labels,
+            h.count as f64,
+        );
     }
 }
 
@@ -239,8 +262,18 @@ fn render_db(t: &mut Text, s: &DbStats) {
     let g = "gauge";
     let c = "counter";
     let rows: [(&str, &str, &str, f64); 26] = [
-        ("pharos_tsdb_head_series", g, "Active series in the head.", *head_series as f64),
-        ("pharos_tsdb_head_chunks", g, "Chunks held by the head's series.", *head_chunks as f64),
+        (
+            "pharos_tsdb_head_series",
+            g,
+            "Active series in the head.",
+            *head_series as f64,
+        ),
+        (
+            "pharos_tsdb_head_chunks",
+            g,
+            "Chunks held by the head's series.",
+            *head_chunks as f64,
+        ),
         (
             "pharos_tsdb_head_min_time_seconds",
             g,
@@ -295,8 +328,18 @@ fn render_db(t: &mut Text, s: &DbStats) {
             "Estimated memory used by the head.",
             *head_memory_bytes as f64,
         ),
-        ("pharos_tsdb_symbols", g, "Interned label strings in the head.", *symbols as f64),
-        ("pharos_tsdb_blocks_loaded", g, "Persistent blocks loaded.", *blocks_loaded as f64),
+        (
+            "pharos_tsdb_symbols",
+            g,
+            "Interned label strings in the head.",
+            *symbols as f64,
+        ),
+        (
+            "pharos_tsdb_blocks_loaded",
+            g,
+            "Persistent blocks loaded.",
+            *blocks_loaded as f64,
+        ),
         (
             "pharos_tsdb_blocks_bytes",
             g,
@@ -309,7 +352,12 @@ fn render_db(t: &mut Text, s: &DbStats) {
             "Oldest sample time in the database, Unix seconds.",
             ms_to_secs(*lowest_timestamp_ms),
         ),
-        ("pharos_tsdb_compactions_total", c, "Compactions run.", *compactions_total as f64),
+        (
+            "pharos_tsdb_compactions_total",
+            c,
+            "Compactions run.",
+            *compactions_total as f64,
+        ),
         (
             "pharos_tsdb_compactions_failed_total",
             c,
@@ -346,7 +394,12 @@ fn render_db(t: &mut Text, s: &DbStats) {
             "Bytes written to the WAL.",
             *wal_bytes_written_total as f64,
         ),
-        ("pharos_tsdb_wal_fsyncs_total", c, "WAL fsyncs.", *wal_fsyncs_total as f64),
+        (
+            "pharos_tsdb_wal_fsyncs_total",
+            c,
+            "WAL fsyncs.",
+            *wal_fsyncs_total as f64,
+        ),
         (
             "pharos_tsdb_wal_corruptions_total",
             c,
@@ -376,7 +429,11 @@ fn render_db(t: &mut Text, s: &DbStats) {
     );
     for r in RejectReason::ALL {
         let n = samples_rejected_total.get(r.index()).copied().unwrap_or(0);
-        t.sample("pharos_tsdb_samples_rejected_total", &[("reason", r.as_str())], n as f64);
+        t.sample(
+            "pharos_tsdb_samples_rejected_total",
+            &[("reason", r.as_str())],
+            n as f64,
+        );
     }
 }
 
@@ -396,7 +453,12 @@ fn read_process_stat() -> Option<ProcessStats> {
     // Indices count from field 3 (state) of proc(5).
     let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok());
     // SAFETY: sysconf has no preconditions; it only reads a system constant.
-    let (ticks, page) = unsafe { (libc::sysconf(libc::_SC_CLK_TCK), libc::sysconf(libc::_SC_PAGESIZE)) };
+    let (ticks, page) = unsafe {
+        (
+            libc::sysconf(libc::_SC_CLK_TCK),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
     let ticks = if ticks > 0 { ticks as f64 } else { 100.0 };
     let page = if page > 0 { page as f64 } else { 4096.0 };
     let boot = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
@@ -450,10 +512,20 @@ fn render_process(t: &mut Text) {
         );
     }
     if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
-        t.single("process_open_fds", "gauge", "Number of open file descriptors.", dir.count() as f64);
+        t.single(
+            "process_open_fds",
+            "gauge",
+            "Number of open file descriptors.",
+            dir.count() as f64,
+        );
     }
     if let Some(m) = max_fds() {
-        t.single("process_max_fds", "gauge", "Maximum number of open file descriptors.", m);
+        t.single(
+            "process_max_fds",
+            "gauge",
+            "Maximum number of open file descriptors.",
+            m,
+        );
     }
 }
 
@@ -497,10 +569,11 @@ mod tests {
             "pharos_tsdb_samples_rejected_total{reason=\"too_old\"} 0\n",
             "pharos_tsdb_wal_replay_seconds 0\n",
             "pharos_http_requests_total{handler=\"/api/v1/write\",code=\"204\"} 1\n",
-            "pharos_http_request_duration_seconds_bucket{handler=\"/api/v1/write\",le=\"0.005\"} 1\n",
-            "pharos_http_request_duration_seconds_bucket{handler=\"/api/v1/write\",le=\"0.1\"} 2\n",
-            "pharos_http_request_duration_seconds_bucket{handler=\"/api/v1/write\",le=\"+Inf\"} 2\n",
-            "pharos_http_request_duration_seconds_count{handler=\"/api/v1/write\"} 2\n",
+            "pharos_http_request_duration_seconds_bucket{handler=\"/api/v1/write\",code=\"204\",le=\"0.005\"} 1\n",
+            "pharos_http_request_duration_seconds_bucket{handler=\"/api/v1/write\",code=\"400\",le=\"0.05\"} 0\n",
+            "pharos_http_request_duration_seconds_bucket{handler=\"/api/v1/write\",code=\"400\",le=\"0.1\"} 1\n",
+            "pharos_http_request_duration_seconds_bucket{handler=\"/api/v1/write\",code=\"400\",le=\"+Inf\"} 1\n",
+            "pharos_http_request_duration_seconds_count{handler=\"/api/v1/write\",code=\"204\"} 1\n",
             "pharos_remote_write_requests_throttled_total 2\n",
             "pharos_ready 1\n",
         ] {

@@ -100,7 +100,8 @@ async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         Ok(Err(e)) => {
             let _ = stop_tx.send(true);
             let _ = server.await;
-            return Err(e).with_context(|| format!("cannot open storage in {}", opts.data_dir.display()));
+            return Err(e)
+                .with_context(|| format!("cannot open storage in {}", opts.data_dir.display()));
         }
         Err(e) => {
             let _ = stop_tx.send(true);

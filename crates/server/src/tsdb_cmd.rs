@@ -73,8 +73,12 @@ fn dump_db(db: &Db, args: &DumpArgs<'_>, out: &mut dyn Write) -> Result<(), Tsdb
     let default_selector;
     let selectors: &[Vec<Matcher>] = if args.selectors.is_empty() {
         // Matches every series, named or not.
-        default_selector = [vec![Matcher::new(pharos_model::MatchOp::RegexMatch, pharos_model::METRIC_NAME, ".*")
-            .expect("constant regex")]];
+        default_selector = [vec![Matcher::new(
+            pharos_model::MatchOp::RegexMatch,
+            pharos_model::METRIC_NAME,
+            ".*",
+        )
+        .expect("constant regex")]];
         &default_selector
     } else {
         &args.selectors
@@ -164,11 +168,20 @@ fn time_range(min: i64, max: i64) -> String {
     )
 }
 
-fn analyze_db(db: &Db, data_dir: &Path, limit: usize, out: &mut dyn Write) -> Result<(), TsdbCmdError> {
+fn analyze_db(
+    db: &Db,
+    data_dir: &Path,
+    limit: usize,
+    out: &mut dyn Write,
+) -> Result<(), TsdbCmdError> {
     let stats = db.stats();
     let report = db.cardinality(limit);
     writeln!(out, "Data directory: {}", data_dir.display())?;
-    writeln!(out, "Blocks: {} ({} bytes)", stats.blocks_loaded, stats.blocks_bytes)?;
+    writeln!(
+        out,
+        "Blocks: {} ({} bytes)",
+        stats.blocks_loaded, stats.blocks_bytes
+    )?;
     let head_range = if stats.head_series == 0 {
         "empty".to_owned()
     } else {
@@ -182,12 +195,29 @@ fn analyze_db(db: &Db, data_dir: &Path, limit: usize, out: &mut dyn Write) -> Re
     };
     writeln!(out, "Time range: {all_range}")?;
     writeln!(out, "Total series: {}", report.num_series)?;
-    writeln!(out, "Label names: {}", report.label_value_count_by_label_name.len())?;
-    writeln!(out, "Postings (unique label pairs): {}", report.num_label_pairs)?;
+    writeln!(
+        out,
+        "Label names: {}",
+        report.label_value_count_by_label_name.len()
+    )?;
+    writeln!(
+        out,
+        "Postings (unique label pairs): {}",
+        report.num_label_pairs
+    )?;
     let lists = [
-        ("Highest cardinality metric names", &report.series_count_by_metric_name),
-        ("Highest cardinality labels", &report.label_value_count_by_label_name),
-        ("Most common label pairs", &report.series_count_by_label_value_pair),
+        (
+            "Highest cardinality metric names",
+            &report.series_count_by_metric_name,
+        ),
+        (
+            "Highest cardinality labels",
+            &report.label_value_count_by_label_name,
+        ),
+        (
+            "Most common label pairs",
+            &report.series_count_by_label_value_pair,
+        ),
         (
             "Label names with highest cumulative label value length",
             &report.memory_in_bytes_by_label_name,

@@ -82,8 +82,11 @@ pub fn merge_blocks(blocks_dir: &Path, blocks: &[Arc<Block>]) -> Result<Option<B
         .collect();
     sources.sort();
     sources.dedup();
+    let mut ordered: Vec<&Arc<Block>> = blocks.iter().collect();
+    // Creation order, so the sample written first wins a timestamp tie, as in queries.
+    ordered.sort_by(|a, b| a.meta().ulid.cmp(&b.meta().ulid));
     let mut all = Vec::new();
-    for b in blocks {
+    for b in ordered {
         for s in b.select(&[], i64::MIN, i64::MAX)? {
             let (l, it) = s.into_parts();
             all.push((l, Box::new(it) as Box<dyn SampleIter>));

@@ -575,13 +575,15 @@ impl Db {
     }
 
     fn querier_inner(&self, mint: i64, maxt: i64) -> DbQuerier {
-        let blocks = self
+        let mut blocks: Vec<Arc<Block>> = self
             .blocks
             .read()
             .iter()
             .filter(|b| b.meta().min_time <= maxt && b.meta().max_time > mint)
             .cloned()
             .collect();
+        // Creation order (ULIDs sort by time): on equal timestamps the first written wins.
+        blocks.sort_by(|a, b| a.meta().ulid.cmp(&b.meta().ulid));
         DbQuerier {
             mint,
             maxt,

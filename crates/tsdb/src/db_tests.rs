@@ -237,3 +237,81 @@ fn exemplars_are_kept_in_a_bounded_ring() {
     let ex = q.exemplars(&[]).unwrap();
     assert_eq!(ex[0].1.iter().map(|e| e.t).collect::<Vec<_>>(), vec![1, 2]);
 }
+
+mod model_equivalence {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Append { series: u8, t: i64, v: f64 },
+        Flush,
+        Compact,
+        Reopen,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            8 => (0u8..4, 0i64..400, prop_oneof![any::<f64>(), Just(STALE_NAN), Just(-0.0), (0i32..100).prop_map(f64::from)])
+                .prop_map(|(series, t, v)| Op::Append { series, t: t * 250, v }),
+            1 => Just(Op::Flush),
+            1 => Just(Op::Compact),
+            1 => Just(Op::Reopen),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+        /// Whatever the interleaving of appends, flushes, compactions and restarts, the
+        /// database returns exactly what a simple in-memory model of the rules holds.
+        #[test]
+        fn database_matches_model(ops in prop::collection::vec(op(), 1..120)) {
+            let dir = tempfile::tempdir().unwrap();
+            let options = Options { block_span_ms: 20_000, ooo_window_ms: 30_000, samples_per_head_chunk: 5, ..opts() };
+            let mut db = Db::open(dir.path(), options.clone()).unwrap();
+            let mut model: BTreeMap<u8, BTreeMap<i64, u64>> = BTreeMap::new();
+            let mut max_t = i64::MIN;
+            let names = ["a", "b", "c", "d"];
+            for op in ops {
+                match op {
+                    Op::Append { series, t, v } => {
+                        let labels: &[(&str, &str)] = &[("__name__", "m"), ("s", names[series as usize])];
+                        let o = write(&db, &[(labels, &[(t, v)])]);
+                        let entry = model.entry(series).or_default();
+                        match entry.get(&t) {
+                            Some(&bits) if bits == v.to_bits() => prop_assert_eq!(o.rejected[RejectReason::DuplicateTimestamp.index()], 0),
+                            // A conflicting value is refused while the head still holds the
+                            // sample (or as too old); once persisted, the first written value
+                            // keeps winning, which the final comparison checks.
+                            Some(_) => prop_assert!(o.samples_appended + o.rejected_total() <= 1),
+                            None => {
+                                if o.samples_appended == 1 {
+                                    entry.insert(t, v.to_bits());
+                                    max_t = max_t.max(t);
+                                } else {
+                                    // Refused only when outside the out-of-order window.
+                                    prop_assert!(o.rejected[RejectReason::TooOld.index()] == 1 && t < max_t - 30_000, "{:?}", o);
+                                }
+                            }
+                        }
+                    }
+                    Op::Flush => db.flush().unwrap(),
+                    Op::Compact => db.compact().unwrap(),
+                    Op::Reopen => {
+                        db.close().unwrap();
+                        drop(db);
+                        db = Db::open(dir.path(), options.clone()).unwrap();
+                    }
+                }
+            }
+            let got = read_all(&db, &[]);
+            let want: Vec<(String, Vec<(i64, u64)>)> = model
+                .iter()
+                .filter(|(_, s)| !s.is_empty())
+                .map(|(k, s)| (format!("m{{s=\"{}\"}}", names[*k as usize]), s.iter().map(|(t, b)| (*t, *b)).collect()))
+                .collect();
+            prop_assert_eq!(got, want);
+        }
+    }
+}

@@ -30,7 +30,7 @@ impl DbQuerier {
             let (l, it) = s.into_parts();
             all.push((l, Box::new(it)));
         }
-        // Stable: for equal label sets, block order (oldest first) then head is kept.
+        // Stable: for equal label sets, blocks in creation order, then the head.
         all.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(all)
     }

@@ -81,6 +81,10 @@ const MAX_PARSE_ERRORS: usize = 100;
 pub fn parse(file: &str, text: &str) -> Result<Config, ConfigErrors> {
     let mut work: Vec<String> = text.lines().map(str::to_owned).collect();
     let mut errors: Vec<ConfigError> = Vec::new();
+    // Syntax first: with the structure unknown, no field error would be trustworthy.
+    if let Err(e) = check_syntax(text) {
+        return Err(ConfigErrors(vec![e.into_config_error(file)]));
+    }
     let mut current = text.to_owned();
     loop {
         match parse_once(&current) {
@@ -106,23 +110,25 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigErrors> {
             Err(e) => {
                 let err = e.into_config_error(file);
                 let line = err.position.map(|(l, _)| l);
-                let syntax = e_is_syntax(&err);
                 let repeated = errors.last() == Some(&err);
                 if !repeated {
                     errors.push(err);
                 }
-                let recovered = !syntax && !repeated && errors.len() < MAX_PARSE_ERRORS && line.is_some_and(|l| blank_entry(&mut work, l));
+                let recovered = !repeated
+                    && errors.len() < MAX_PARSE_ERRORS
+                    && line.is_some_and(|l| blank_entry(&mut work, l));
                 if !recovered {
                     return Err(ConfigErrors(errors));
                 }
                 current = work.join("\n");
+                // Blanking can break a construct spanning lines (a flow mapping); the
+                // errors found so far are then all that can be said.
+                if check_syntax(&current).is_err() {
+                    return Err(ConfigErrors(errors));
+                }
             }
         }
     }
-}
-
-fn e_is_syntax(e: &ConfigError) -> bool {
-    e.path.is_empty() && e.message.starts_with("syntax error")
 }
 
 struct ParseFailure {
@@ -140,6 +146,31 @@ impl ParseFailure {
             message: self.message,
         }
     }
+}
+
+fn check_syntax(text: &str) -> Result<(), ParseFailure> {
+    use serde::Deserialize;
+    let de = serde_yaml::Deserializer::from_str(text);
+    serde::de::IgnoredAny::deserialize(de)
+        .map(|_| ())
+        .map_err(|e| ParseFailure {
+            location: e.location().map(|l| (l.line(), l.column())),
+            message: format!("syntax error: {}", strip_position(&e)),
+            path: String::new(),
+        })
+}
+
+/// serde_yaml's message without the first " at line L column C", which the error line
+/// carries in a fixed place instead.
+fn strip_position(e: &serde_yaml::Error) -> String {
+    let mut msg = e.to_string();
+    if let Some(loc) = e.location() {
+        let suffix = format!(" at line {} column {}", loc.line(), loc.column());
+        if let Some(i) = msg.find(&suffix) {
+            msg.replace_range(i..i + suffix.len(), "");
+        }
+    }
+    msg
 }
 
 fn parse_once(text: &str) -> Result<Config, ParseFailure> {
@@ -171,19 +202,7 @@ fn clean_path(p: &str) -> String {
 /// serde_yaml's message without the position and path it adds itself, since the error
 /// line carries both in a fixed place.
 fn bare_message(e: &serde_yaml::Error, path: &str) -> String {
-    let mut msg = e.to_string();
-    if let Some(loc) = e.location() {
-        let suffix = format!(" at line {} column {}", loc.line(), loc.column());
-        if let Some(i) = msg.find(&suffix) {
-            // Syntax errors carry more context after the position ("while parsing ...").
-            let tail = msg[i + suffix.len()..].to_owned();
-            msg.truncate(i);
-            msg.push_str(&tail);
-            if msg.contains(", while ") || is_libyaml_message(&msg) {
-                return format!("syntax error: {msg}");
-            }
-        }
-    }
+    let msg = strip_position(e);
     // serde_yaml prefixes its own notion of the path, which is the field's or its parent's.
     let mut prefixes: Vec<&str> = vec![path];
     let mut p = path;
@@ -197,21 +216,6 @@ fn bare_message(e: &serde_yaml::Error, path: &str) -> String {
         }
     }
     msg
-}
-
-fn is_libyaml_message(msg: &str) -> bool {
-    [
-        "did not find expected",
-        "mapping values are not allowed",
-        "found character that cannot start",
-        "found unexpected end of stream",
-        "could not find expected",
-        "found undefined tag handle",
-        "found unknown escape",
-        "block sequence entries are not allowed",
-    ]
-    .iter()
-    .any(|m| msg.contains(m))
 }
 
 fn indent_of(line: &str) -> usize {
@@ -232,7 +236,9 @@ fn line_key(line: &str) -> Option<(usize, &str)> {
         col += 2 + indent_of(rest);
         body = rest.trim_start_matches(' ');
     }
-    let end = body.find(": ").or_else(|| body.strip_suffix(':').map(str::len))?;
+    let end = body
+        .find(": ")
+        .or_else(|| body.strip_suffix(':').map(str::len))?;
     let key = body[..end].trim();
     let key = key
         .strip_prefix('"')
@@ -258,9 +264,9 @@ fn blank_entry(lines: &mut [String], line: usize) -> bool {
     let mut limit = indent_of(&lines[idx]);
     if line_key(&lines[idx]).is_none() {
         // A value continued on its own line: its owner is the key above it.
-        let owner = (0..idx)
-            .rev()
-            .find(|&i| !is_blank(&lines[i]) && indent_of(&lines[i]) < limit && line_key(&lines[i]).is_some());
+        let owner = (0..idx).rev().find(|&i| {
+            !is_blank(&lines[i]) && indent_of(&lines[i]) < limit && line_key(&lines[i]).is_some()
+        });
         if let Some(o) = owner {
             idx = o;
             limit = indent_of(&lines[o]);
@@ -319,7 +325,9 @@ mod tests {
         let text = "storage:\n  tsdb:\n    retention: 15x\n";
         assert_eq!(
             errors(text),
-            vec![r#"pharos.yml:3:16: storage.tsdb.retention: invalid duration "15x": unknown unit "x" (one of y, w, d, h, m, s, ms)"#]
+            vec![
+                r#"pharos.yml:3:16: storage.tsdb.retention: invalid duration "15x": unknown unit "x" (one of y, w, d, h, m, s, ms)"#
+            ]
         );
     }
 
@@ -342,13 +350,43 @@ extra: true
 ";
         let errs = errors(text);
         assert_eq!(errs.len(), 7, "{errs:#?}");
-        assert!(errs[0].starts_with("pharos.yml:3:16: storage.tsdb.retention: invalid duration"), "{}", errs[0]);
-        assert!(errs[1].starts_with("pharos.yml:4:5: storage.tsdb.bogus: unknown field `bogus`"), "{}", errs[1]);
-        assert!(errs[2].starts_with("pharos.yml:6:14: storage.tsdb.wal.fsync: unknown variant `sometimes`"), "{}", errs[2]);
-        assert!(errs[3].starts_with("pharos.yml:7:7: storage.tsdb.wal.nested_unknown: unknown field"), "{}", errs[3]);
-        assert!(errs[4].starts_with("pharos.yml:11:18: server.write_timeout: invalid duration \"-1s\""), "{}", errs[4]);
-        assert!(errs[5].contains("pharos.yml:12:22: server.max_request_bytes: invalid size \"10XB\""), "{}", errs[5]);
-        assert!(errs[6].starts_with("pharos.yml:13:1: extra: unknown field `extra`"), "{}", errs[6]);
+        assert!(
+            errs[0].starts_with("pharos.yml:3:16: storage.tsdb.retention: invalid duration"),
+            "{}",
+            errs[0]
+        );
+        assert!(
+            errs[1].starts_with("pharos.yml:4:5: storage.tsdb.bogus: unknown field `bogus`"),
+            "{}",
+            errs[1]
+        );
+        assert!(
+            errs[2].starts_with(
+                "pharos.yml:6:14: storage.tsdb.wal.fsync: unknown variant `sometimes`"
+            ),
+            "{}",
+            errs[2]
+        );
+        assert!(
+            errs[3].starts_with("pharos.yml:7:7: storage.tsdb.wal.nested_unknown: unknown field"),
+            "{}",
+            errs[3]
+        );
+        assert!(
+            errs[4].starts_with("pharos.yml:11:18: server.write_timeout: invalid duration \"-1s\""),
+            "{}",
+            errs[4]
+        );
+        assert!(
+            errs[5].contains("pharos.yml:12:22: server.max_request_bytes: invalid size \"10XB\""),
+            "{}",
+            errs[5]
+        );
+        assert!(
+            errs[6].starts_with("pharos.yml:13:1: extra: unknown field `extra`"),
+            "{}",
+            errs[6]
+        );
     }
 
     #[test]
@@ -360,10 +398,17 @@ extra: true
     }
 
     #[test]
-    fn syntax_error_is_reported_once() {
-        let errs = errors("storage:\n  tsdb: [\n");
+    fn syntax_error_is_reported_alone() {
+        let errs = errors("storage:\n  tsdb:\n   retention: 1d\n  foo: 1\n\tbar\n");
         assert_eq!(errs.len(), 1, "{errs:#?}");
-        assert!(errs[0].starts_with("pharos.yml:"), "{}", errs[0]);
+        assert!(
+            errs[0].starts_with("pharos.yml:5:1: syntax error: found a tab character"),
+            "{}",
+            errs[0]
+        );
+        let errs = errors("storage:\n  tsdb: {retention: 1d\n");
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert!(errs[0].contains(": syntax error: "), "{}", errs[0]);
     }
 
     #[test]
@@ -372,7 +417,11 @@ extra: true
         assert_eq!(errs.len(), 1);
         assert!(errs[0].contains("storage: invalid type"), "{}", errs[0]);
         let errs = errors("server:\n  max_inflight_writes: many\n");
-        assert!(errs[0].starts_with("pharos.yml:2:24: server.max_inflight_writes: invalid type"), "{}", errs[0]);
+        assert!(
+            errs[0].starts_with("pharos.yml:2:24: server.max_inflight_writes: invalid type"),
+            "{}",
+            errs[0]
+        );
     }
 
     #[test]
@@ -387,6 +436,10 @@ extra: true
     #[test]
     fn missing_file_is_a_clear_error() {
         let err = load_file(Path::new("/nonexistent/pharos.yml")).unwrap_err();
-        assert!(err.to_string().starts_with("cannot read config file /nonexistent/pharos.yml"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("cannot read config file /nonexistent/pharos.yml"),
+            "{err}"
+        );
     }
 }

@@ -118,19 +118,29 @@ pub fn parse_duration(input: &str) -> Result<PromDuration, UnitError> {
         }
         let unit = &input[unit_start..pos];
         if unit.is_empty() {
-            return Err(duration_err(input, format!("missing unit after {digits:?} (one of y, w, d, h, m, s, ms)")));
+            return Err(duration_err(
+                input,
+                format!("missing unit after {digits:?} (one of y, w, d, h, m, s, ms)"),
+            ));
         }
         let Some(idx) = DURATION_UNITS.iter().position(|(u, _)| *u == unit) else {
-            return Err(duration_err(input, format!("unknown unit {unit:?} (one of y, w, d, h, m, s, ms)")));
+            return Err(duration_err(
+                input,
+                format!("unknown unit {unit:?} (one of y, w, d, h, m, s, ms)"),
+            ));
         };
         if idx < next_allowed {
             return Err(duration_err(
                 input,
-                format!("unit {unit:?} is repeated or out of order (largest unit first, each once)"),
+                format!(
+                    "unit {unit:?} is repeated or out of order (largest unit first, each once)"
+                ),
             ));
         }
         next_allowed = idx + 1;
-        let n: u64 = digits.parse().map_err(|_| duration_err(input, "number too large"))?;
+        let n: u64 = digits
+            .parse()
+            .map_err(|_| duration_err(input, "number too large"))?;
         total = n
             .checked_mul(DURATION_UNITS[idx].1)
             .and_then(|v| total.checked_add(v))
@@ -149,7 +159,7 @@ impl fmt::Display for PromDuration {
         let mut rest = self.ms;
         for (unit, size) in DURATION_UNITS {
             // Weeks and years only when they divide evenly, as Prometheus prints them.
-            if (unit == "y" || unit == "w") && rest % size != 0 {
+            if (unit == "y" || unit == "w") && !rest.is_multiple_of(size) {
                 continue;
             }
             if rest >= size {
@@ -183,7 +193,9 @@ impl<'de> Deserialize<'de> for PromDuration {
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<PromDuration, E> {
                 if v < 0 {
-                    return Err(E::custom(format!("invalid duration {v}: durations cannot be negative")));
+                    return Err(E::custom(format!(
+                        "invalid duration {v}: durations cannot be negative"
+                    )));
                 }
                 self.visit_u64(v as u64)
             }
@@ -202,7 +214,15 @@ impl<'de> Deserialize<'de> for PromDuration {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct ByteSize(pub u64);
 
-const SIZE_UNITS: [(&str, u32); 7] = [("", 0), ("b", 0), ("k", 1), ("m", 2), ("g", 3), ("t", 4), ("p", 5)];
+const SIZE_UNITS: [(&str, u32); 7] = [
+    ("", 0),
+    ("b", 0),
+    ("k", 1),
+    ("m", 2),
+    ("g", 3),
+    ("t", 4),
+    ("p", 5),
+];
 
 /// Parses `123`, `512MB`, `1.5GiB`, `10g`; the unit is case-insensitive.
 pub fn parse_size(input: &str) -> Result<ByteSize, UnitError> {
@@ -231,15 +251,20 @@ pub fn parse_size(input: &str) -> Result<ByteSize, UnitError> {
     };
     let mult = 1024u64.pow(power);
     let bytes = if num.contains('.') {
-        let f: f64 = num.parse().map_err(|_| size_err(input, format!("bad number {num:?}")))?;
+        let f: f64 = num
+            .parse()
+            .map_err(|_| size_err(input, format!("bad number {num:?}")))?;
         let v = (f * mult as f64).round();
         if !(0.0..=u64::MAX as f64).contains(&v) {
             return Err(size_err(input, "size too large"));
         }
         v as u64
     } else {
-        let n: u64 = num.parse().map_err(|_| size_err(input, "number too large"))?;
-        n.checked_mul(mult).ok_or_else(|| size_err(input, "size too large"))?
+        let n: u64 = num
+            .parse()
+            .map_err(|_| size_err(input, "number too large"))?;
+        n.checked_mul(mult)
+            .ok_or_else(|| size_err(input, "size too large"))?
     };
     Ok(ByteSize(bytes))
 }
@@ -249,7 +274,7 @@ impl fmt::Display for ByteSize {
         const NAMES: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
         let mut power = 0;
         let mut v = self.0;
-        while power < NAMES.len() - 1 && v >= 1024 && v % 1024 == 0 {
+        while power < NAMES.len() - 1 && v >= 1024 && v.is_multiple_of(1024) {
             v /= 1024;
             power += 1;
         }
@@ -277,7 +302,9 @@ impl<'de> Deserialize<'de> for ByteSize {
                     .map_err(|_| E::custom(format!("invalid size {v}: sizes cannot be negative")))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<ByteSize, E> {
-                Err(E::custom(format!("invalid size {v}: bytes are counted in whole numbers")))
+                Err(E::custom(format!(
+                    "invalid size {v}: bytes are counted in whole numbers"
+                )))
             }
         }
         d.deserialize_any(V)
@@ -321,13 +348,25 @@ mod tests {
         for (input, want) in cases {
             let err = parse_duration(input).unwrap_err().to_string();
             assert!(err.contains(want), "{input:?}: {err}");
-            assert!(err.starts_with(&format!("invalid duration {input:?}")), "{err}");
+            assert!(
+                err.starts_with(&format!("invalid duration {input:?}")),
+                "{err}"
+            );
         }
     }
 
     #[test]
     fn durations_print_canonically() {
-        for s in ["15d", "2h", "1d2h30m", "1m30s500ms", "0s", "2w", "1y", "10m"] {
+        for s in [
+            "15d",
+            "2h",
+            "1d2h30m",
+            "1m30s500ms",
+            "0s",
+            "2w",
+            "1y",
+            "10m",
+        ] {
             assert_eq!(parse_duration(s).unwrap().to_string(), s);
         }
         assert_eq!(parse_duration("8d").unwrap().to_string(), "8d");

@@ -62,7 +62,8 @@ pub(crate) fn validate(c: &Config) -> Vec<(String, String)> {
     if t.wal.fsync == FsyncMode::Interval && t.wal.fsync_interval.is_zero() {
         err(
             "storage.tsdb.wal.fsync_interval",
-            "must be greater than 0 with fsync: interval (use fsync: always to sync every write)".into(),
+            "must be greater than 0 with fsync: interval (use fsync: always to sync every write)"
+                .into(),
         );
     }
     let l = &t.limits;
@@ -72,7 +73,10 @@ pub(crate) fn validate(c: &Config) -> Vec<(String, String)> {
         ("max_label_value_length", l.max_label_value_length),
     ] {
         if v == 0 {
-            err(&format!("storage.tsdb.limits.{name}"), "must be at least 1".into());
+            err(
+                &format!("storage.tsdb.limits.{name}"),
+                "must be at least 1".into(),
+            );
         }
     }
     if l.max_series != 0 && l.max_series_per_metric > l.max_series {
@@ -154,10 +158,23 @@ server:
 
     #[test]
     fn cross_field_checks() {
-        let errs = parse("p.yml", "storage:\n  tsdb:\n    retention: 1h\n    out_of_order_window: 2h\n")
-            .unwrap_err()
-            .to_string();
-        assert!(errs.contains("p.yml:3:5: storage.tsdb.retention: retention (1h) is shorter than block_span (2h)"), "{errs}");
-        assert!(errs.contains("p.yml:4:5: storage.tsdb.out_of_order_window: (2h) exceeds retention (1h)"), "{errs}");
+        let errs = parse(
+            "p.yml",
+            "storage:\n  tsdb:\n    retention: 1h\n    out_of_order_window: 2h\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            errs.contains(
+                "p.yml:3:5: storage.tsdb.retention: retention (1h) is shorter than block_span (2h)"
+            ),
+            "{errs}"
+        );
+        assert!(
+            errs.contains(
+                "p.yml:4:5: storage.tsdb.out_of_order_window: (2h) exceeds retention (1h)"
+            ),
+            "{errs}"
+        );
     }
 }

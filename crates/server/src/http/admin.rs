@@ -29,11 +29,19 @@ pub async fn flush(State(st): State<Arc<AppState>>) -> Response {
         Ok(Ok(())) => (StatusCode::OK, Json(json!({"status": "success"}))).into_response(),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "flush failed");
-            api_error(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("flush failed: {e}"))
+            api_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("flush failed: {e}"),
+            )
         }
         Err(e) => {
             tracing::error!(error = %e, "flush task failed");
-            api_error(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("flush failed: {e}"))
+            api_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("flush failed: {e}"),
+            )
         }
     }
 }

@@ -22,7 +22,9 @@ pub async fn ready(State(st): State<Arc<AppState>>) -> Response {
 pub async fn metrics(State(st): State<Arc<AppState>>) -> Response {
     // Gathering storage stats may take the storage's locks; keep that off the runtime.
     let db = match st.store_any() {
-        Some(store) => tokio::task::spawn_blocking(move || store.stats()).await.ok(),
+        Some(store) => tokio::task::spawn_blocking(move || store.stats())
+            .await
+            .ok(),
         None => None,
     };
     let max = st.settings.max_inflight_writes;
@@ -37,7 +39,10 @@ pub async fn metrics(State(st): State<Arc<AppState>>) -> Response {
         },
     });
     (
-        [(header::CONTENT_TYPE, HeaderValue::from_static(self_metrics::CONTENT_TYPE))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(self_metrics::CONTENT_TYPE),
+        )],
         text,
     )
         .into_response()

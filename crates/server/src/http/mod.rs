@@ -116,7 +116,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/-/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
         .route("/api/v1/write", post(write::remote_write))
-        .route("/api/v1/admin/tsdb/flush", post(admin::flush).put(admin::flush))
+        .route(
+            "/api/v1/admin/tsdb/flush",
+            post(admin::flush).put(admin::flush),
+        )
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
@@ -136,7 +139,8 @@ async fn track(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Res
     let start = Instant::now();
     let resp = next.run(req).await;
     let elapsed = start.elapsed();
-    st.http_metrics.observe(&handler, resp.status().as_u16(), elapsed);
+    st.http_metrics
+        .observe(&handler, resp.status().as_u16(), elapsed);
     tracing::debug!(%method, handler, status = resp.status().as_u16(), elapsed_ms = elapsed.as_millis() as u64, "request");
     resp
 }
@@ -149,7 +153,10 @@ pub(crate) fn plain(status: StatusCode, msg: impl Into<String>) -> Response {
     }
     (
         status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
         body,
     )
         .into_response()
@@ -158,7 +165,8 @@ pub(crate) fn plain(status: StatusCode, msg: impl Into<String>) -> Response {
 /// A plain-text answer telling the client when to come back.
 pub(crate) fn retry_after(status: StatusCode, secs: u64, msg: impl Into<String>) -> Response {
     let mut resp = plain(status, msg);
-    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     resp
 }
 

@@ -38,7 +38,9 @@ impl Store for FakeStore {
                 continue;
             }
             if self.reject_duplicates {
-                out.reject(RejectReason::DuplicateTimestamp, 1, || format!("series {name}: duplicate"));
+                out.reject(RejectReason::DuplicateTimestamp, 1, || {
+                    format!("series {name}: duplicate")
+                });
             }
             out.samples_appended += samples.len() as u64;
             stored.push((name, samples.to_vec()));
@@ -93,7 +95,10 @@ fn series(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> proto::TimeSeries 
             .collect(),
         samples: samples
             .iter()
-            .map(|&(t, v)| proto::Sample { value: v, timestamp: t })
+            .map(|&(t, v)| proto::Sample {
+                value: v,
+                timestamp: t,
+            })
             .collect(),
         exemplars: vec![],
     }
@@ -153,7 +158,9 @@ async fn send(router: &Router, req: Request<Body>) -> (StatusCode, axum::http::H
     let resp = router.clone().oneshot(req).await.unwrap();
     let status = resp.status();
     let headers = resp.headers().clone();
-    let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
     (status, headers, String::from_utf8_lossy(&body).into_owned())
 }
 
@@ -187,7 +194,10 @@ async fn health_and_readiness() {
 async fn write_stores_and_answers_204() {
     let (_, store, router) = app(FakeStore::default());
     let mut raw = proto::WriteRequest {
-        timeseries: vec![series(&[("__name__", "up"), ("job", "a")], &[(1000, 1.0), (2000, f64::NAN)])],
+        timeseries: vec![series(
+            &[("__name__", "up"), ("job", "a")],
+            &[(1000, 1.0), (2000, f64::NAN)],
+        )],
         metadata: vec![],
     }
     .encode_to_vec();
@@ -208,10 +218,22 @@ async fn bad_input_is_400_with_reason() {
     let (_, store, router) = app(FakeStore::default());
     let cases: Vec<(Vec<u8>, &str)> = vec![
         (b"not snappy at all".to_vec(), "snappy"),
-        (snappy(b"\xff\xff\xff garbage protobuf"), "malformed protobuf"),
-        (encode(vec![series(&[("b", "1"), ("a", "2")], &[(1, 1.0)])]), "not sorted"),
-        (encode(vec![series(&[("a", "1"), ("a", "2")], &[(1, 1.0)])]), "duplicate label name"),
-        (encode(vec![series(&[("1bad", "1")], &[(1, 1.0)])]), "invalid label name"),
+        (
+            snappy(b"\xff\xff\xff garbage protobuf"),
+            "malformed protobuf",
+        ),
+        (
+            encode(vec![series(&[("b", "1"), ("a", "2")], &[(1, 1.0)])]),
+            "not sorted",
+        ),
+        (
+            encode(vec![series(&[("a", "1"), ("a", "2")], &[(1, 1.0)])]),
+            "duplicate label name",
+        ),
+        (
+            encode(vec![series(&[("1bad", "1")], &[(1, 1.0)])]),
+            "invalid label name",
+        ),
     ];
     for (body, want) in cases {
         let (s, _, b) = send(&router, write_req(body)).await;
@@ -221,7 +243,10 @@ async fn bad_input_is_400_with_reason() {
     assert!(store.appended.lock().unwrap().is_empty());
     let (s, _, b) = send(&router, get("/metrics")).await;
     assert_eq!(s, StatusCode::OK);
-    assert!(b.contains("pharos_remote_write_requests_invalid_total 5"), "{b}");
+    assert!(
+        b.contains("pharos_remote_write_requests_invalid_total 5"),
+        "{b}"
+    );
     assert!(
         b.contains("pharos_http_requests_total{handler=\"/api/v1/write\",code=\"400\"} 5"),
         "{b}"
@@ -239,7 +264,10 @@ async fn unsupported_encodings_are_415() {
     assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert!(b.contains("gzip"));
     let req = Request::post("/api/v1/write")
-        .header("content-type", "application/x-protobuf;proto=io.prometheus.write.v2.Request")
+        .header(
+            "content-type",
+            "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+        )
         .body(Body::from(encode(vec![])))
         .unwrap();
     let (s, _, b) = send(&router, req).await;
@@ -279,13 +307,20 @@ async fn oversized_bodies_are_413() {
     let (s, _, _) = send(&router, req).await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
     let (_, _, b) = send(&router, get("/metrics")).await;
-    assert!(b.contains("pharos_remote_write_requests_too_large_total 2"), "{b}");
+    assert!(
+        b.contains("pharos_remote_write_requests_too_large_total 2"),
+        "{b}"
+    );
 }
 
 #[tokio::test]
 async fn busy_writes_are_429_with_retry_after() {
     let (state, store, router) = app(FakeStore::default());
-    let _held = state.write_permits.clone().try_acquire_many_owned(2).unwrap();
+    let _held = state
+        .write_permits
+        .clone()
+        .try_acquire_many_owned(2)
+        .unwrap();
     let body = encode(vec![series(&[("__name__", "up")], &[(1, 1.0)])]);
     let (s, h, b) = send(&router, write_req(body.clone())).await;
     assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
@@ -296,7 +331,10 @@ async fn busy_writes_are_429_with_retry_after() {
     let (s, _, _) = send(&router, write_req(body)).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (_, _, m) = send(&router, get("/metrics")).await;
-    assert!(m.contains("pharos_remote_write_requests_throttled_total 1"), "{m}");
+    assert!(
+        m.contains("pharos_remote_write_requests_throttled_total 1"),
+        "{m}"
+    );
 }
 
 #[tokio::test]
@@ -311,14 +349,21 @@ async fn limit_refusals_are_429_others_400() {
     let (s, h, b) = send(&router, write_req(encode(ts))).await;
     assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{b}");
     assert!(h.contains_key("retry-after"));
-    assert!(b.contains("2 sample(s) refused, 2 stored: max_series=2; first: series __name__=m,i=2"), "{b}");
+    assert!(
+        b.contains("2 sample(s) refused, 2 stored: max_series=2; first: series __name__=m,i=2"),
+        "{b}"
+    );
     assert_eq!(store.appended.lock().unwrap().len(), 2);
 
     let (_, _, router) = app(FakeStore {
         reject_duplicates: true,
         ..Default::default()
     });
-    let (s, h, b) = send(&router, write_req(encode(vec![series(&[("__name__", "m")], &[(1, 1.0)])]))).await;
+    let (s, h, b) = send(
+        &router,
+        write_req(encode(vec![series(&[("__name__", "m")], &[(1, 1.0)])])),
+    )
+    .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
     assert!(!h.contains_key("retry-after"));
     assert!(b.contains("duplicate_timestamp=1"), "{b}");
@@ -340,7 +385,10 @@ async fn histograms_are_400_after_storing_floats() {
     let (s, _, b) = send(&router, write_req(with_histogram())).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
     assert!(b.contains("native histograms are not supported"), "{b}");
-    assert!(b.contains("float samples of this request were stored"), "{b}");
+    assert!(
+        b.contains("float samples of this request were stored"),
+        "{b}"
+    );
     let got = store.appended.lock().unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].1, vec![Sample { t: 5, v: 2.5 }]);
@@ -349,16 +397,23 @@ async fn histograms_are_400_after_storing_floats() {
 #[tokio::test]
 async fn flush_answers_prometheus_json() {
     let (_, _, router) = app(FakeStore::default());
-    let req = Request::post("/api/v1/admin/tsdb/flush").body(Body::empty()).unwrap();
+    let req = Request::post("/api/v1/admin/tsdb/flush")
+        .body(Body::empty())
+        .unwrap();
     let (s, _, b) = send(&router, req).await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&b).unwrap(), serde_json::json!({"status": "success"}));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&b).unwrap(),
+        serde_json::json!({"status": "success"})
+    );
 
     let (_, _, router) = app(FakeStore {
         fail_flush: true,
         ..Default::default()
     });
-    let req = Request::post("/api/v1/admin/tsdb/flush").body(Body::empty()).unwrap();
+    let req = Request::post("/api/v1/admin/tsdb/flush")
+        .body(Body::empty())
+        .unwrap();
     let (s, _, b) = send(&router, req).await;
     assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);
     let v: serde_json::Value = serde_json::from_str(&b).unwrap();
@@ -370,12 +425,25 @@ async fn flush_answers_prometheus_json() {
 #[tokio::test]
 async fn metrics_include_storage_and_http() {
     let (_, _, router) = app(FakeStore::default());
-    send(&router, write_req(encode(vec![series(&[("__name__", "up")], &[(1, 1.0)])]))).await;
+    send(
+        &router,
+        write_req(encode(vec![series(&[("__name__", "up")], &[(1, 1.0)])])),
+    )
+    .await;
     send(&router, get("/nope")).await;
     let (s, h, b) = send(&router, get("/metrics")).await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(h.get("content-type").unwrap(), crate::self_metrics::CONTENT_TYPE);
+    assert_eq!(
+        h.get("content-type").unwrap(),
+        crate::self_metrics::CONTENT_TYPE
+    );
     assert!(b.contains("pharos_tsdb_head_series 1\n"), "{b}");
-    assert!(b.contains("pharos_http_requests_total{handler=\"/api/v1/write\",code=\"204\"} 1"), "{b}");
-    assert!(b.contains("pharos_http_requests_total{handler=\"other\",code=\"404\"} 1"), "{b}");
+    assert!(
+        b.contains("pharos_http_requests_total{handler=\"/api/v1/write\",code=\"204\"} 1"),
+        "{b}"
+    );
+    assert!(
+        b.contains("pharos_http_requests_total{handler=\"other\",code=\"404\"} 1"),
+        "{b}"
+    );
 }

@@ -22,7 +22,11 @@ const LIMIT_RETRY_AFTER_SECS: u64 = 30;
 /// Seconds a sender is told to wait when all write slots are busy.
 const BUSY_RETRY_AFTER_SECS: u64 = 1;
 
-pub async fn remote_write(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+pub async fn remote_write(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let Some(store) = st.store() else {
         return not_ready();
     };
@@ -39,7 +43,9 @@ pub async fn remote_write(State(st): State<Arc<AppState>>, headers: HeaderMap, b
         );
     };
     if let Some(resp) = check_headers(&headers) {
-        st.write_metrics.bad_requests.fetch_add(1, Ordering::Relaxed);
+        st.write_metrics
+            .bad_requests
+            .fetch_add(1, Ordering::Relaxed);
         return resp;
     }
     let max = st.settings.max_request_bytes;
@@ -57,7 +63,12 @@ pub async fn remote_write(State(st): State<Arc<AppState>>, headers: HeaderMap, b
     if declared.is_some_and(|n| n > max as u64) {
         return too_large();
     }
-    let body = match tokio::time::timeout(st.settings.write_timeout, axum::body::to_bytes(body, max)).await {
+    let body = match tokio::time::timeout(
+        st.settings.write_timeout,
+        axum::body::to_bytes(body, max),
+    )
+    .await
+    {
         Err(_) => {
             return plain(
                 StatusCode::REQUEST_TIMEOUT,
@@ -72,7 +83,10 @@ pub async fn remote_write(State(st): State<Arc<AppState>>, headers: HeaderMap, b
             if inner.is::<http_body_util::LengthLimitError>() {
                 return too_large();
             }
-            return plain(StatusCode::BAD_REQUEST, format!("reading request body: {inner}"));
+            return plain(
+                StatusCode::BAD_REQUEST,
+                format!("reading request body: {inner}"),
+            );
         }
         Ok(Ok(b)) => b,
     };
@@ -89,11 +103,17 @@ pub async fn remote_write(State(st): State<Arc<AppState>>, headers: HeaderMap, b
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "remote_write task failed");
-            return plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error while storing the request");
+            return plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error while storing the request",
+            );
         }
     };
     match result {
-        Ingested::Stored { outcome, histograms } => {
+        Ingested::Stored {
+            outcome,
+            histograms,
+        } => {
             if histograms > 0 {
                 st.write_metrics
                     .histograms_dropped
@@ -107,13 +127,18 @@ pub async fn remote_write(State(st): State<Arc<AppState>>, headers: HeaderMap, b
                 st.write_metrics.too_large.fetch_add(1, Ordering::Relaxed);
                 return plain(StatusCode::PAYLOAD_TOO_LARGE, e.to_string());
             }
-            st.write_metrics.bad_requests.fetch_add(1, Ordering::Relaxed);
+            st.write_metrics
+                .bad_requests
+                .fetch_add(1, Ordering::Relaxed);
             plain(StatusCode::BAD_REQUEST, e.to_string())
         }
         Ingested::Failed(TsdbError::Closed) => not_ready(),
         Ingested::Failed(e) => {
             tracing::error!(error = %e, "storing remote_write samples failed");
-            plain(StatusCode::INTERNAL_SERVER_ERROR, format!("storage error: {e}"))
+            plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("storage error: {e}"),
+            )
         }
     }
 }
@@ -134,9 +159,15 @@ fn check_headers(headers: &HeaderMap) -> Option<Response> {
             ));
         }
     }
-    if let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
+    if let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    {
         // Remote write 2.0 shares the path; decoding its messages as v1 would misread them.
-        if ct.to_ascii_lowercase().contains("io.prometheus.write.v2.request") {
+        if ct
+            .to_ascii_lowercase()
+            .contains("io.prometheus.write.v2.request")
+        {
             return Some(plain(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "remote write 2.0 (io.prometheus.write.v2.Request) is not supported; send remote write 1.0 (prometheus.WriteRequest)",
@@ -147,7 +178,10 @@ fn check_headers(headers: &HeaderMap) -> Option<Response> {
 }
 
 enum Ingested {
-    Stored { outcome: AppendOutcome, histograms: usize },
+    Stored {
+        outcome: AppendOutcome,
+        histograms: usize,
+    },
     Invalid(RemoteWriteError),
     Failed(TsdbError),
 }

@@ -58,7 +58,10 @@ impl Parser<'_> {
     fn ident(&mut self, metric: bool) -> String {
         let start = self.i;
         while let Some(c) = self.peek() {
-            let ok = c.is_ascii_alphabetic() || c == '_' || (metric && c == ':') || (self.i > start && c.is_ascii_digit());
+            let ok = c.is_ascii_alphabetic()
+                || c == '_'
+                || (metric && c == ':')
+                || (self.i > start && c.is_ascii_digit());
             if !ok {
                 break;
             }
@@ -98,7 +101,11 @@ impl Parser<'_> {
         Ok(matchers)
     }
 
-    fn matchers(&mut self, out: &mut Vec<Matcher>, mut has_name: bool) -> Result<(), SelectorError> {
+    fn matchers(
+        &mut self,
+        out: &mut Vec<Matcher>,
+        mut has_name: bool,
+    ) -> Result<(), SelectorError> {
         loop {
             self.skip_ws();
             match self.peek() {
@@ -135,7 +142,10 @@ impl Parser<'_> {
                         return self.err("expected a quoted label value");
                     }
                     let value = self.string()?;
-                    if name != METRIC_NAME && !is_valid_label_name(&name) && !self.chars_quoted(start) {
+                    if name != METRIC_NAME
+                        && !is_valid_label_name(&name)
+                        && !self.chars_quoted(start)
+                    {
                         self.i = start;
                         return self.err(format!("invalid label name {name:?}"));
                     }
@@ -269,7 +279,11 @@ mod tests {
     use super::*;
 
     fn show(input: &str) -> Vec<String> {
-        parse_selector(input).unwrap().iter().map(ToString::to_string).collect()
+        parse_selector(input)
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     fn err(input: &str) -> String {
@@ -285,15 +299,25 @@ mod tests {
             ["__name__=\"up\"", "job=\"x\"", "instance=~\"a.*\""]
         );
         assert_eq!(show(r#"{job!="", i!~'b',}"#), ["job!=\"\"", "i!~\"b\""]);
-        assert_eq!(show(r#"{job="x", __name__="up"}"#), ["__name__=\"up\"", "job=\"x\""]);
-        assert_eq!(show(r#"{"my.metric", job="x"}"#), ["__name__=\"my.metric\"", "job=\"x\""]);
+        assert_eq!(
+            show(r#"{job="x", __name__="up"}"#),
+            ["__name__=\"up\"", "job=\"x\""]
+        );
+        assert_eq!(
+            show(r#"{"my.metric", job="x"}"#),
+            ["__name__=\"my.metric\"", "job=\"x\""]
+        );
         assert_eq!(show(r#"{__name__=~"a|b"}"#), ["__name__=~\"a|b\""]);
-        assert_eq!(show("ns:rule_name:rate5m"), ["__name__=\"ns:rule_name:rate5m\""]);
+        assert_eq!(
+            show("ns:rule_name:rate5m"),
+            ["__name__=\"ns:rule_name:rate5m\""]
+        );
     }
 
     #[test]
     fn escapes() {
-        let m = parse_selector(r#"{a="q\"\\\n\t\x41\101\u00e9\U0001F600", b='it\'s', c=`raw\n`}"#).unwrap();
+        let m = parse_selector(r#"{a="q\"\\\n\t\x41\101\u00e9\U0001F600", b='it\'s', c=`raw\n`}"#)
+            .unwrap();
         assert_eq!(m[0].value, "q\"\\\n\tAAé😀");
         assert_eq!(m[1].value, "it's");
         assert_eq!(m[2].value, "raw\\n");
@@ -331,7 +355,11 @@ mod tests {
             let e = err(input);
             assert!(e.contains(want), "{input:?}: {e}");
         }
-        assert!(err("up{job}").contains("at character 7"), "{}", err("up{job}"));
+        assert!(
+            err("up{job}").contains("at character 7"),
+            "{}",
+            err("up{job}")
+        );
     }
 
     #[test]

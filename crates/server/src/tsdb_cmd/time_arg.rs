@@ -23,7 +23,10 @@ pub fn parse_time(input: &str) -> Result<i64, TimeError> {
     if s.is_empty() {
         return Err(fail("empty"));
     }
-    let numeric = s.bytes().enumerate().all(|(i, b)| b.is_ascii_digit() || b == b'.' || (i == 0 && b == b'-'));
+    let numeric = s
+        .bytes()
+        .enumerate()
+        .all(|(i, b)| b.is_ascii_digit() || b == b'.' || (i == 0 && b == b'-'));
     if numeric {
         if s.contains('.') {
             let secs: f64 = s.parse().map_err(|_| fail("not a number"))?;
@@ -40,7 +43,9 @@ pub fn parse_time(input: &str) -> Result<i64, TimeError> {
 
 fn digits(s: &[u8], at: usize, n: usize) -> Option<i64> {
     let part = s.get(at..at + n)?;
-    part.iter().try_fold(0i64, |acc, &b| b.is_ascii_digit().then(|| acc * 10 + i64::from(b - b'0')))
+    part.iter().try_fold(0i64, |acc, &b| {
+        b.is_ascii_digit().then(|| acc * 10 + i64::from(b - b'0'))
+    })
 }
 
 /// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`; `t` or a space may stand for `T`.
@@ -52,13 +57,23 @@ fn parse_rfc3339(s: &str) -> Option<i64> {
     let hour = digits(b, 11, 2)?;
     let min = digits(b, 14, 2)?;
     let sec = digits(b, 17, 2)?;
-    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') || b.get(13) != Some(&b':') || b.get(16) != Some(&b':') {
+    if b.get(4) != Some(&b'-')
+        || b.get(7) != Some(&b'-')
+        || b.get(13) != Some(&b':')
+        || b.get(16) != Some(&b':')
+    {
         return None;
     }
     if !matches!(b.get(10), Some(b'T' | b't' | b' ')) {
         return None;
     }
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) || hour > 23 || min > 59 || sec > 60 {
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || hour > 23
+        || min > 59
+        || sec > 60
+    {
         return None;
     }
     let mut i = 19;
@@ -165,12 +180,24 @@ mod tests {
         assert_eq!(parse_time("-5").unwrap(), -5);
         assert_eq!(parse_time("1700000000.0").unwrap(), 1_700_000_000_000);
         assert_eq!(parse_time("1700000000.5").unwrap(), 1_700_000_000_500);
-        assert_eq!(parse_time("2023-11-14T22:13:20Z").unwrap(), 1_700_000_000_000);
-        assert_eq!(parse_time("2023-11-14T23:13:20.5+01:00").unwrap(), 1_700_000_000_500);
-        assert_eq!(parse_time("2023-11-14 22:13:20.123456z").unwrap(), 1_700_000_000_123);
+        assert_eq!(
+            parse_time("2023-11-14T22:13:20Z").unwrap(),
+            1_700_000_000_000
+        );
+        assert_eq!(
+            parse_time("2023-11-14T23:13:20.5+01:00").unwrap(),
+            1_700_000_000_500
+        );
+        assert_eq!(
+            parse_time("2023-11-14 22:13:20.123456z").unwrap(),
+            1_700_000_000_123
+        );
         assert_eq!(parse_time("1970-01-01T00:00:00Z").unwrap(), 0);
         assert_eq!(parse_time("1969-12-31T23:59:59Z").unwrap(), -1000);
-        assert_eq!(parse_time("2024-02-29T00:00:00-00:30").unwrap(), 1_709_166_600_000);
+        assert_eq!(
+            parse_time("2024-02-29T00:00:00-00:30").unwrap(),
+            1_709_166_600_000
+        );
     }
 
     #[test]
@@ -195,8 +222,20 @@ mod tests {
 
     #[test]
     fn format_roundtrips() {
-        for ms in [0, 1_700_000_000_000, 1_700_000_000_123, -1, -86_400_000, 951_782_400_000] {
-            assert_eq!(parse_time(&format_time(ms)).unwrap(), ms, "{}", format_time(ms));
+        for ms in [
+            0,
+            1_700_000_000_000,
+            1_700_000_000_123,
+            -1,
+            -86_400_000,
+            951_782_400_000,
+        ] {
+            assert_eq!(
+                parse_time(&format_time(ms)).unwrap(),
+                ms,
+                "{}",
+                format_time(ms)
+            );
         }
         assert_eq!(format_time(1_700_000_000_000), "2023-11-14T22:13:20Z");
     }

@@ -160,7 +160,6 @@ fn get_times(r: &mut Reader<'_>, n: usize, ts: &mut Vec<i64>) -> Result<u8, Chun
     Ok(ts_mode)
 }
 
-
 fn dods(ts: &[i64]) -> Vec<i64> {
     let mut prev_delta = 0i64;
     ts.windows(2)
@@ -785,7 +784,9 @@ mod tests {
     fn picks_the_expected_modes() {
         let mut seed = 7u64;
         let mut jitter = || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (seed >> 60) as i64 % 6
         };
         let ts: Vec<i64> = (0..100).map(|i| 1_000 + i * 15_000 + jitter()).collect();

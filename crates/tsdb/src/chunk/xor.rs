@@ -26,10 +26,11 @@ use super::{scaled_exact, scaled_round, unscale, ChunkError, MAX_SCALE};
 
 const HEADER_LEN: usize = 12;
 
-/// Delta-of-delta buckets: zero, scrape jitter, intervals up to ~30 s, ~24 days, the rest.
-const TS_WIDTHS: &[u32] = &[0, 5, 16, 32, 64];
-/// Scaled-value residual buckets.
-const VAL_WIDTHS: &[u32] = &[7, 14, 28, 64];
+/// Delta-of-delta buckets: exact (1 bit), scrape jitter of a few ms (6 and 9 bits), an
+/// interval change of up to ~30 s, ~24 days, anything.
+const TS_WIDTHS: &[u32] = &[0, 4, 6, 16, 32, 64];
+/// Scaled-value residual buckets: counter increments and small gauge steps first.
+const VAL_WIDTHS: &[u32] = &[7, 10, 16, 32, 64];
 
 const NO_WINDOW: u8 = u8::MAX;
 const NO_SCALE: u8 = u8::MAX;
@@ -38,8 +39,9 @@ const SCORE_LIMIT: i8 = 2;
 /// which costs up to ten float divisions.
 const SCALE_SEARCH_BACKOFF: u8 = 16;
 
-/// Worst case for one sample: 4+64 timestamp bits and 4+6+6+64 value bits.
+/// Worst case for one sample: 5+64 timestamp bits and 4+6+6+64 value bits.
 const MAX_SAMPLE_BYTES: usize = 19;
+/// Also covers the header plus the first sample, so the first append allocates once.
 const MIN_GROWTH: usize = 32;
 
 /// Codec state after a sample, identical on both sides except for the encoder-only fields.
@@ -505,6 +507,25 @@ mod tests {
                 assert!(it.error().is_some(), "cut {cut}");
             }
         }
+    }
+
+    #[test]
+    fn steady_counters_predict_the_increment() {
+        // ~1000 requests/s scraped every 15 s: increments near 15000 that vary by a few
+        // dozen cost a 7-bit residual instead of a 16-bit delta.
+        let mut a = XorAppender::new();
+        let mut c = 0.0;
+        for i in 0..120i64 {
+            c += (15_000 + (i * 37) % 41 - 20) as f64;
+            a.append(i * 15_000, c);
+        }
+        assert!(
+            a.bytes().len() < 12 + 10 + 120 * 12 / 8,
+            "{}",
+            a.bytes().len()
+        );
+        let got: Vec<_> = XorIter::new(a.bytes()).collect();
+        assert_eq!(got.len(), 120);
     }
 
     #[test]
