@@ -22,5 +22,5 @@ pub mod write;
 pub use labels::{Label, Labels, METRIC_NAME};
 pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use sample::{is_stale_nan, Exemplar, Sample, STALE_NAN, STALE_NAN_BITS};
-pub use write::{ExemplarRef, LabelRef, SeriesEntry, WriteBatch};
 pub use storage::{Querier, Queryable, SampleIter, Series, SeriesSet, StorageError, VecSampleIter};
+pub use write::{ExemplarRef, LabelRef, SeriesEntry, WriteBatch};

@@ -52,17 +52,22 @@ impl PartialEq for Matcher {
 }
 
 impl Matcher {
-    pub fn new(op: MatchOp, name: impl Into<String>, value: impl Into<String>) -> Result<Self, MatcherError> {
+    pub fn new(
+        op: MatchOp,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Result<Self, MatcherError> {
         let name = name.into();
         let value = value.into();
         let (regex, literal_set) = match op {
             MatchOp::Equal | MatchOp::NotEqual => (None, None),
             MatchOp::RegexMatch | MatchOp::RegexNoMatch => {
-                let re = Regex::new(&format!("^(?s:{value})$")).map_err(|e| MatcherError::BadRegex {
-                    name: name.clone(),
-                    pattern: value.clone(),
-                    source: Box::new(e),
-                })?;
+                let re =
+                    Regex::new(&format!("^(?s:{value})$")).map_err(|e| MatcherError::BadRegex {
+                        name: name.clone(),
+                        pattern: value.clone(),
+                        source: Box::new(e),
+                    })?;
                 (Some(re), literal_alternatives(&value))
             }
         };
@@ -130,7 +135,9 @@ impl fmt::Display for Matcher {
 
 /// Returns the literals of a regex made only of `|`-separated plain literals.
 fn literal_alternatives(pattern: &str) -> Option<Vec<String>> {
-    const META: &[char] = &['\\', '.', '+', '*', '?', '(', ')', '[', ']', '{', '}', '^', '$'];
+    const META: &[char] = &[
+        '\\', '.', '+', '*', '?', '(', ')', '[', ']', '{', '}', '^', '$',
+    ];
     if pattern.contains(META) {
         return None;
     }

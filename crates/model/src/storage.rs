@@ -31,7 +31,8 @@ pub trait Querier: Send {
     fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, StorageError>;
 
     /// Exemplars of series matching `matchers` within the querier's range.
-    fn exemplars(&self, matchers: &[Matcher]) -> Result<Vec<(Labels, Vec<Exemplar>)>, StorageError>;
+    fn exemplars(&self, matchers: &[Matcher])
+        -> Result<Vec<(Labels, Vec<Exemplar>)>, StorageError>;
 }
 
 /// A sorted stream of series.

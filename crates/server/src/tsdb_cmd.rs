@@ -197,11 +197,6 @@ fn analyze_db(
     writeln!(out, "Total series: {}", report.num_series)?;
     writeln!(
         out,
-        "Label names: {}",
-        report.label_value_count_by_label_name.len()
-    )?;
-    writeln!(
-        out,
         "Postings (unique label pairs): {}",
         report.num_label_pairs
     )?;

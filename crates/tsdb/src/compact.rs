@@ -68,7 +68,12 @@ pub fn plan(metas: &[&BlockMeta], ranges: &[i64], complete_before: i64) -> Optio
 pub fn merge_blocks(blocks_dir: &Path, blocks: &[Arc<Block>]) -> Result<Option<BlockMeta>> {
     let min_time = blocks.iter().map(|b| b.meta().min_time).min().unwrap_or(0);
     let max_time = blocks.iter().map(|b| b.meta().max_time).max().unwrap_or(0);
-    let level = blocks.iter().map(|b| b.meta().compaction.level).max().unwrap_or(0) + 1;
+    let level = blocks
+        .iter()
+        .map(|b| b.meta().compaction.level)
+        .max()
+        .unwrap_or(0)
+        + 1;
     let mut sources: Vec<String> = blocks
         .iter()
         .flat_map(|b| {
@@ -165,7 +170,12 @@ mod tests {
     fn plans_full_windows_only() {
         let ranges = level_ranges(100, 10_000);
         assert_eq!(ranges, vec![100, 300, 900, 2700, 8100]);
-        let ms = [meta("a", 0, 100), meta("b", 100, 200), meta("c", 200, 300), meta("d", 300, 400)];
+        let ms = [
+            meta("a", 0, 100),
+            meta("b", 100, 200),
+            meta("c", 200, 300),
+            meta("d", 300, 400),
+        ];
         let refs: Vec<&BlockMeta> = ms.iter().collect();
         // The window [0, 300) is complete only once the head starts at or after 300.
         assert_eq!(plan(&refs, &ranges[1..], 250), None);

@@ -76,7 +76,9 @@ fn load_blocks(blocks_dir: &Path, read_only: bool) -> Result<Vec<Arc<Block>>> {
         }
         match Block::open(&path) {
             Ok(b) => blocks.push(Arc::new(b)),
-            Err(e) => tracing::error!(block = %path.display(), error = %e, "skipping unreadable block"),
+            Err(e) => {
+                tracing::error!(block = %path.display(), error = %e, "skipping unreadable block")
+            }
         }
     }
     // A compaction that crashed after writing its output but before deleting its inputs
@@ -126,7 +128,10 @@ impl Db {
     /// into memory. For `pharos tsdb dump|analyze` on a stopped server's directory.
     pub fn open_read_only(dir: &Path, mut opts: Options) -> Result<Arc<Db>> {
         if !dir.exists() {
-            return Err(TsdbError::io(dir, std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory")));
+            return Err(TsdbError::io(
+                dir,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
+            ));
         }
         opts.background_maintenance = false;
         opts.limits = crate::Limits {
@@ -134,7 +139,8 @@ impl Db {
             max_series_per_metric: 0,
             ..opts.limits
         };
-        let scratch = std::env::temp_dir().join(format!("pharos-readonly-{}", crate::block::new_ulid()));
+        let scratch =
+            std::env::temp_dir().join(format!("pharos-readonly-{}", crate::block::new_ulid()));
         let mut db = Self::open_inner(dir, opts, true, None, scratch.clone())?;
         if let Some(d) = Arc::get_mut(&mut db) {
             d.scratch = Some(scratch);
@@ -142,7 +148,13 @@ impl Db {
         Ok(db)
     }
 
-    fn open_inner(dir: &Path, opts: Options, read_only: bool, lock: Option<File>, spill_dir: PathBuf) -> Result<Arc<Db>> {
+    fn open_inner(
+        dir: &Path,
+        opts: Options,
+        read_only: bool,
+        lock: Option<File>,
+        spill_dir: PathBuf,
+    ) -> Result<Arc<Db>> {
         let blocks_dir = dir.join("blocks");
         let wal_dir = dir.join("wal");
         if !read_only {
@@ -155,7 +167,11 @@ impl Db {
             Vec::new()
         };
         let mut head = Head::new(opts.clone(), Spill::open(&spill_dir)?);
-        head.min_valid = blocks.iter().map(|b| b.meta().max_time).max().unwrap_or(i64::MIN);
+        head.min_valid = blocks
+            .iter()
+            .map(|b| b.meta().max_time)
+            .max()
+            .unwrap_or(i64::MIN);
         let started = Instant::now();
         let replay_stats = replay_into(&mut head, &wal_dir, read_only)?;
         head.spill.write_pending()?;
@@ -174,9 +190,10 @@ impl Db {
             Some(Wal::open(&wal_dir, opts.wal_segment_bytes, opts.fsync)?)
         };
         let counters = Counters::default();
-        counters
-            .wal_corruptions
-            .store(replay_stats.corruptions + replay_stats.undecodable_records, Ordering::Relaxed);
+        counters.wal_corruptions.store(
+            replay_stats.corruptions + replay_stats.undecodable_records,
+            Ordering::Relaxed,
+        );
         Ok(Arc::new(Db {
             dir: dir.to_path_buf(),
             opts,
@@ -217,7 +234,9 @@ impl Db {
                         if let Err((reason, why)) = head.check_new_series(labels) {
                             let n = entry.samples.len() as u64;
                             head.counters.rejected[reason.index()] += n;
-                            outcome.reject(reason, n, || format!("series {} refused: {why}", describe()));
+                            outcome.reject(reason, n, || {
+                                format!("series {} refused: {why}", describe())
+                            });
                             continue;
                         }
                         let r = head.create_series(labels, None);
@@ -235,12 +254,21 @@ impl Db {
                     let el = batch.exemplar_labels(e);
                     let labels = Labels::from_pairs(el.iter().map(|l| (l.name, l.value)));
                     if head.append_exemplar(r, e.t, e.value, labels, &mut outcome) {
-                        exemplars.push((r, e.t, e.value, el.iter().map(|l| (l.name, l.value)).collect()));
+                        exemplars.push((
+                            r,
+                            e.t,
+                            e.value,
+                            el.iter().map(|l| (l.name, l.value)).collect(),
+                        ));
                     }
                 }
             }
             for chunk in new_series.chunks(1000) {
-                rec.series(chunk.iter().map(|(r, ls)| (*r, ls.iter().map(|l| (l.name, l.value)))));
+                rec.series(
+                    chunk
+                        .iter()
+                        .map(|(r, ls)| (*r, ls.iter().map(|l| (l.name, l.value)))),
+                );
             }
             rec.samples(&samples);
             rec.exemplars(&exemplars);
@@ -250,7 +278,10 @@ impl Db {
             }
             let span = self.opts.block_span_ms.max(1);
             needs_cut = head.min_t != i64::MAX
-                && head.max_t.saturating_sub(head.min_t.div_euclid(span).saturating_mul(span)) >= span + span / 2;
+                && head
+                    .max_t
+                    .saturating_sub(head.min_t.div_euclid(span).saturating_mul(span))
+                    >= span + span / 2;
         }
         if needs_cut {
             self.wake_background();
@@ -304,7 +335,9 @@ impl Db {
                 w = end;
             }
         }
-        let crate::head::CutSnapshot { series, ooo_taken, .. } = snap;
+        let crate::head::CutSnapshot {
+            series, ooo_taken, ..
+        } = snap;
         let single = windows.len() == 1;
         let mut series = Some(series);
         for (w, end) in windows {
@@ -312,13 +345,20 @@ impl Db {
             let part: Vec<crate::head::HeadSeries> = if single {
                 series.take().unwrap_or_default()
             } else {
-                series.iter().flatten().map(|s| s.restricted(w, end - 1)).collect()
+                series
+                    .iter()
+                    .flatten()
+                    .map(|s| s.restricted(w, end - 1))
+                    .collect()
             };
             let source = part.into_iter().map(|s| {
                 let (l, it) = s.into_parts();
                 (l, Box::new(it) as Box<dyn pharos_model::SampleIter>)
             });
-            let level1 = Compaction { level: 1, sources: Vec::new() };
+            let level1 = Compaction {
+                level: 1,
+                sources: Vec::new(),
+            };
             if let Some(meta) = write_block(&blocks_dir, w, end, level1, Box::new(source))? {
                 new_blocks.push(Arc::new(Block::open(&blocks_dir.join(&meta.ulid))?));
             }
@@ -329,7 +369,9 @@ impl Db {
             blocks.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
         }
         let removed = self.head.write().finish_cut(boundary, ooo_taken);
-        self.counters.head_truncations.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .head_truncations
+            .fetch_add(1, Ordering::Relaxed);
         tracing::debug!(boundary, removed_series = removed, "head cut into blocks");
         self.checkpoint(boundary)
     }
@@ -337,7 +379,9 @@ impl Db {
     fn checkpoint(&self, boundary: i64) -> Result<()> {
         let (upto, wal_dir) = {
             let mut guard = self.wal.lock();
-            let Some(wal) = guard.as_mut() else { return Ok(()) };
+            let Some(wal) = guard.as_mut() else {
+                return Ok(());
+            };
             (wal.rotate()?, wal.dir().to_path_buf())
         };
         let (live, late) = {
@@ -346,7 +390,12 @@ impl Db {
                 .live_refs()
                 .map(|(r, s)| {
                     let ls = h.series_labels(s);
-                    (r, ls.iter().map(|l| (l.name.clone(), l.value.clone())).collect())
+                    (
+                        r,
+                        ls.iter()
+                            .map(|l| (l.name.clone(), l.value.clone()))
+                            .collect(),
+                    )
                 })
                 .collect();
             // Late samples before the boundary still in the head must survive the checkpoint.
@@ -362,8 +411,12 @@ impl Db {
                 .collect();
             (live, late)
         };
-        wal::write_checkpoint(&wal_dir, upto, &live, |r, t| t >= boundary || late.contains(&(r, t)))?;
-        self.counters.wal_checkpoints.fetch_add(1, Ordering::Relaxed);
+        wal::write_checkpoint(&wal_dir, upto, &live, |r, t| {
+            t >= boundary || late.contains(&(r, t))
+        })?;
+        self.counters
+            .wal_checkpoints
+            .fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -394,8 +447,14 @@ impl Db {
             let complete_before = self.head.read().min_valid;
             let blocks = self.blocks.read().clone();
             let metas: Vec<&crate::block::BlockMeta> = blocks.iter().map(|b| b.meta()).collect();
-            let Some(ids) = compact::plan(&metas, &ranges[1..], complete_before) else { break };
-            let group: Vec<Arc<Block>> = blocks.iter().filter(|b| ids.contains(&b.meta().ulid)).cloned().collect();
+            let Some(ids) = compact::plan(&metas, &ranges[1..], complete_before) else {
+                break;
+            };
+            let group: Vec<Arc<Block>> = blocks
+                .iter()
+                .filter(|b| ids.contains(&b.meta().ulid))
+                .cloned()
+                .collect();
             let blocks_dir = self.dir.join("blocks");
             match compact::merge_blocks(&blocks_dir, &group) {
                 Ok(meta) => {
@@ -407,7 +466,9 @@ impl Db {
                     self.counters.compactions.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(e) => {
-                    self.counters.compactions_failed.fetch_add(1, Ordering::Relaxed);
+                    self.counters
+                        .compactions_failed
+                        .fetch_add(1, Ordering::Relaxed);
                     return Err(e);
                 }
             }
@@ -419,7 +480,9 @@ impl Db {
     fn replace_blocks(&self, remove: &[String], add: Option<Arc<Block>>) {
         let removed: Vec<Arc<Block>> = {
             let mut blocks = self.blocks.write();
-            let (gone, keep): (Vec<_>, Vec<_>) = blocks.drain(..).partition(|b| remove.contains(&b.meta().ulid));
+            let (gone, keep): (Vec<_>, Vec<_>) = blocks
+                .drain(..)
+                .partition(|b| remove.contains(&b.meta().ulid));
             *blocks = keep;
             blocks.extend(add);
             blocks.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
@@ -440,13 +503,26 @@ impl Db {
             .chain(std::iter::once(self.head.read().max_t))
             .max()
             .unwrap_or(i64::MIN);
-        let (by_time, by_size) = compact::retention(&blocks, newest, self.opts.retention_ms, self.opts.retention_bytes);
+        let (by_time, by_size) = compact::retention(
+            &blocks,
+            newest,
+            self.opts.retention_ms,
+            self.opts.retention_bytes,
+        );
         if by_time.is_empty() && by_size.is_empty() {
             return;
         }
-        self.counters.retention_time.fetch_add(by_time.len() as u64, Ordering::Relaxed);
-        self.counters.retention_size.fetch_add(by_size.len() as u64, Ordering::Relaxed);
-        tracing::info!(by_time = by_time.len(), by_size = by_size.len(), "retention deletes blocks");
+        self.counters
+            .retention_time
+            .fetch_add(by_time.len() as u64, Ordering::Relaxed);
+        self.counters
+            .retention_size
+            .fetch_add(by_size.len() as u64, Ordering::Relaxed);
+        tracing::info!(
+            by_time = by_time.len(),
+            by_size = by_size.len(),
+            "retention deletes blocks"
+        );
         let all: Vec<String> = by_time.into_iter().chain(by_size).collect();
         self.replace_blocks(&all, None);
     }
@@ -522,8 +598,13 @@ impl Db {
             for series in set.flatten() {
                 report.num_series += 1;
                 for l in series.labels.iter() {
-                    values_by_name.entry(l.name.clone()).or_default().insert(l.value.clone());
-                    *by_pair.entry(format!("{}={}", l.name, l.value)).or_default() += 1;
+                    values_by_name
+                        .entry(l.name.clone())
+                        .or_default()
+                        .insert(l.value.clone());
+                    *by_pair
+                        .entry(format!("{}={}", l.name, l.value))
+                        .or_default() += 1;
                 }
                 if let Some(n) = series.labels.metric_name() {
                     *by_metric.entry(n.to_string()).or_default() += 1;
@@ -548,8 +629,12 @@ impl Db {
             v.truncate(top);
             v
         };
-        report.label_value_count_by_label_name =
-            top_n(values_by_name.iter().map(|(k, v)| (k.clone(), v.len() as u64)).collect());
+        report.label_value_count_by_label_name = top_n(
+            values_by_name
+                .iter()
+                .map(|(k, v)| (k.clone(), v.len() as u64))
+                .collect(),
+        );
         report.memory_in_bytes_by_label_name = top_n(
             values_by_name
                 .iter()
@@ -571,7 +656,11 @@ impl Db {
 
     /// The loaded blocks' metadata, oldest first.
     pub fn block_metas(&self) -> Vec<crate::block::BlockMeta> {
-        self.blocks.read().iter().map(|b| b.meta().clone()).collect()
+        self.blocks
+            .read()
+            .iter()
+            .map(|b| b.meta().clone())
+            .collect()
     }
 
     fn querier_inner(&self, mint: i64, maxt: i64) -> DbQuerier {
@@ -601,7 +690,9 @@ impl Db {
                     if let Err(e) = f.sync_data() {
                         tracing::error!(error = %e, "WAL fsync failed");
                     } else {
-                        self.counters.background_fsyncs.fetch_add(1, Ordering::Relaxed);
+                        self.counters
+                            .background_fsyncs
+                            .fetch_add(1, Ordering::Relaxed);
                     }
                 }
             }
@@ -640,7 +731,9 @@ fn background_loop(db: std::sync::Weak<Db>) {
                 let file = db.wal.lock().as_ref().map(|w| w.current_file());
                 if let Some(f) = file {
                     if f.sync_data().is_ok() {
-                        db.counters.background_fsyncs.fetch_add(1, Ordering::Relaxed);
+                        db.counters
+                            .background_fsyncs
+                            .fetch_add(1, Ordering::Relaxed);
                     }
                 }
                 ls = Instant::now();
@@ -662,7 +755,10 @@ fn replay_into(head: &mut Head, wal_dir: &Path, read_only: bool) -> Result<wal::
         match rec {
             Record::Series(series) => {
                 for (r, labels) in series {
-                    let refs: Vec<LabelRef<'_>> = labels.iter().map(|&(name, value)| LabelRef { name, value }).collect();
+                    let refs: Vec<LabelRef<'_>> = labels
+                        .iter()
+                        .map(|&(name, value)| LabelRef { name, value })
+                        .collect();
                     let actual = match head.lookup(&refs) {
                         Some(existing) => existing,
                         None if head.series(r).is_some() => head.create_series(&refs, None),
@@ -673,8 +769,17 @@ fn replay_into(head: &mut Head, wal_dir: &Path, read_only: bool) -> Result<wal::
             }
             Record::Samples(samples) => {
                 for (r, t, v) in samples {
-                    let Some(&actual) = remap.get(&r) else { continue };
-                    if let Err(e) = head.append_sample(actual, t, v, AppendMode::Replay, &mut outcome, &String::new) {
+                    let Some(&actual) = remap.get(&r) else {
+                        continue;
+                    };
+                    if let Err(e) = head.append_sample(
+                        actual,
+                        t,
+                        v,
+                        AppendMode::Replay,
+                        &mut outcome,
+                        &String::new,
+                    ) {
                         failure = Some(e);
                         return;
                     }
@@ -682,7 +787,9 @@ fn replay_into(head: &mut Head, wal_dir: &Path, read_only: bool) -> Result<wal::
             }
             Record::Exemplars(exemplars) => {
                 for (r, t, v, labels) in exemplars {
-                    let Some(&actual) = remap.get(&r) else { continue };
+                    let Some(&actual) = remap.get(&r) else {
+                        continue;
+                    };
                     head.append_exemplar(actual, t, v, Labels::from_pairs(labels), &mut outcome);
                 }
             }

@@ -16,7 +16,10 @@ type SeriesSpec<'a> = (&'a [(&'a str, &'a str)], &'a [(i64, f64)]);
 fn write(db: &Db, series: &[SeriesSpec<'_>]) -> crate::AppendOutcome {
     let mut batch = WriteBatch::default();
     for (labels, samples) in series {
-        let ls: Vec<LabelRef> = labels.iter().map(|&(name, value)| LabelRef { name, value }).collect();
+        let ls: Vec<LabelRef> = labels
+            .iter()
+            .map(|&(name, value)| LabelRef { name, value })
+            .collect();
         let ss: Vec<Sample> = samples.iter().map(|&(t, v)| Sample { t, v }).collect();
         batch.push_series(&ls, &ss);
     }
@@ -44,13 +47,29 @@ const UP_B: &[(&str, &str)] = &[("__name__", "up"), ("job", "b")];
 #[test]
 fn special_values_round_trip_through_head_block_and_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let values = [1.5, f64::NAN, STALE_NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, 0.0, f64::MIN_POSITIVE / 4.0];
-    let samples: Vec<(i64, f64)> = values.iter().enumerate().map(|(i, &v)| (1000 + i as i64 * 15_000, v)).collect();
+    let values = [
+        1.5,
+        f64::NAN,
+        STALE_NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        -0.0,
+        0.0,
+        f64::MIN_POSITIVE / 4.0,
+    ];
+    let samples: Vec<(i64, f64)> = values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| (1000 + i as i64 * 15_000, v))
+        .collect();
     let expect: Vec<(i64, u64)> = samples.iter().map(|&(t, v)| (t, v.to_bits())).collect();
     {
         let db = Db::open(dir.path(), opts()).unwrap();
         write(&db, &[(UP_A, &samples)]);
-        assert_eq!(read_all(&db, &[]), vec![("up{job=\"a\"}".to_string(), expect.clone())]);
+        assert_eq!(
+            read_all(&db, &[]),
+            vec![("up{job=\"a\"}".to_string(), expect.clone())]
+        );
         db.close().unwrap();
     }
     {
@@ -83,7 +102,10 @@ fn out_of_order_window_and_duplicates() {
     // Far too old.
     let o = write(&db, &[(UP_A, &[(base - crate::HOUR_MS, 0.0)])]);
     assert_eq!(o.rejected[RejectReason::TooOld.index()], 1);
-    assert!(o.first_rejection.unwrap().contains("older than the out-of-order window"));
+    assert!(o
+        .first_rejection
+        .unwrap()
+        .contains("older than the out-of-order window"));
     let got = read_all(&db, &[]);
     let ts: Vec<i64> = got[0].1.iter().map(|x| x.0).collect();
     assert_eq!(ts, vec![base, base + 30_000, base + 60_000]);
@@ -93,7 +115,10 @@ fn out_of_order_window_and_duplicates() {
     let db = Db::open(dir.path(), opts()).unwrap();
     db.flush().unwrap();
     let got = read_all(&db, &[]);
-    assert_eq!(got[0].1.iter().map(|x| x.0).collect::<Vec<_>>(), vec![base, base + 30_000, base + 60_000]);
+    assert_eq!(
+        got[0].1.iter().map(|x| x.0).collect::<Vec<_>>(),
+        vec![base, base + 30_000, base + 60_000]
+    );
 }
 
 #[test]
@@ -114,7 +139,10 @@ fn limits_refuse_per_series_and_count() {
     assert_eq!(o.samples_appended, 1);
     assert_eq!(o.rejected[RejectReason::MaxSeries.index()], 2);
     assert!(o.any_limit_hit());
-    assert_eq!(db.stats().samples_rejected_total[RejectReason::MaxSeries.index()], 2);
+    assert_eq!(
+        db.stats().samples_rejected_total[RejectReason::MaxSeries.index()],
+        2
+    );
     assert_eq!(read_all(&db, &[]).len(), 1);
 }
 
@@ -124,18 +152,34 @@ fn matchers_select_across_head_and_blocks() {
     let db = Db::open(dir.path(), opts()).unwrap();
     write(&db, &[(UP_A, &[(1000, 1.0)]), (UP_B, &[(1000, 1.0)])]);
     db.flush().unwrap();
-    write(&db, &[(UP_A, &[(2000, 2.0)]), (&[("__name__", "other")], &[(2000, 5.0)])]);
+    write(
+        &db,
+        &[
+            (UP_A, &[(2000, 2.0)]),
+            (&[("__name__", "other")], &[(2000, 5.0)]),
+        ],
+    );
     let m = |op, n: &str, v: &str| Matcher::new(op, n, v).unwrap();
     let got = read_all(&db, &[m(MatchOp::Equal, "job", "a")]);
-    assert_eq!(got, vec![("up{job=\"a\"}".to_string(), vec![(1000, 1f64.to_bits()), (2000, 2f64.to_bits())])]);
+    assert_eq!(
+        got,
+        vec![(
+            "up{job=\"a\"}".to_string(),
+            vec![(1000, 1f64.to_bits()), (2000, 2f64.to_bits())]
+        )]
+    );
     assert_eq!(read_all(&db, &[m(MatchOp::Equal, "job", "")]).len(), 1);
-    assert_eq!(read_all(&db, &[m(MatchOp::RegexMatch, "job", "a|b")]).len(), 2);
+    assert_eq!(
+        read_all(&db, &[m(MatchOp::RegexMatch, "job", "a|b")]).len(),
+        2
+    );
     assert_eq!(read_all(&db, &[m(MatchOp::NotEqual, "job", "a")]).len(), 2);
     let q = db.querier(i64::MIN, i64::MAX).unwrap();
     assert_eq!(q.label_names(&[]).unwrap(), vec!["__name__", "job"]);
     assert_eq!(q.label_values("job", &[]).unwrap(), vec!["a", "b"]);
     assert_eq!(
-        q.label_values("__name__", &[m(MatchOp::Equal, "job", "b")]).unwrap(),
+        q.label_values("__name__", &[m(MatchOp::Equal, "job", "b")])
+            .unwrap(),
         vec!["up"]
     );
 }
@@ -157,7 +201,13 @@ fn head_cuts_blocks_compacts_and_applies_retention() {
     .unwrap();
     // 400 s of data at 1 s: many spans.
     for t in 0..400 {
-        write(&db, &[(UP_A, &[(t * 1000, t as f64)]), (UP_B, &[(t * 1000, -(t as f64))])]);
+        write(
+            &db,
+            &[
+                (UP_A, &[(t * 1000, t as f64)]),
+                (UP_B, &[(t * 1000, -(t as f64))]),
+            ],
+        );
         if t % 20 == 0 {
             db.compact().unwrap();
         }
@@ -170,14 +220,20 @@ fn head_cuts_blocks_compacts_and_applies_retention() {
     let metas = db.block_metas();
     assert!(metas.iter().any(|m| m.compaction.level > 1));
     for w in metas.windows(2) {
-        assert!(w[0].max_time <= w[1].min_time, "no overlaps after compaction: {metas:?}");
+        assert!(
+            w[0].max_time <= w[1].min_time,
+            "no overlaps after compaction: {metas:?}"
+        );
     }
     // Whatever is left is exact and contiguous up to the newest sample.
     let got = read_all(&db, &[Matcher::equal("job", "a")]);
     let ts: Vec<i64> = got[0].1.iter().map(|x| x.0).collect();
     let first = ts[0];
     assert!(first > 0, "old data was deleted");
-    assert_eq!(ts, (first / 1000..400).map(|t| t * 1000).collect::<Vec<_>>());
+    assert_eq!(
+        ts,
+        (first / 1000..400).map(|t| t * 1000).collect::<Vec<_>>()
+    );
     // Reopen: blocks plus checkpointed WAL give the same answer.
     db.close().unwrap();
     drop(db);
@@ -215,9 +271,15 @@ fn exemplars_are_kept_in_a_bounded_ring() {
     )
     .unwrap();
     let mut batch = WriteBatch::default();
-    batch.labels.extend([LabelRef { name: "__name__", value: "req" }]);
+    batch.labels.extend([LabelRef {
+        name: "__name__",
+        value: "req",
+    }]);
     let ex_label = batch.labels.len() as u32;
-    batch.labels.push(LabelRef { name: "trace_id", value: "abc" });
+    batch.labels.push(LabelRef {
+        name: "trace_id",
+        value: "abc",
+    });
     batch.exemplars = (0..3)
         .map(|i| pharos_model::ExemplarRef {
             labels: ex_label..ex_label + 1,

@@ -57,7 +57,10 @@ impl<'a> Decbuf<'a> {
         let mut v: u64 = 0;
         let mut shift = 0u32;
         loop {
-            let b = *self.data.get(self.pos).ok_or(DecodeError("truncated varint"))?;
+            let b = *self
+                .data
+                .get(self.pos)
+                .ok_or(DecodeError("truncated varint"))?;
             self.pos += 1;
             if shift == 63 && b > 1 {
                 return Err(DecodeError("varint overflows 64 bits"));
@@ -89,7 +92,10 @@ impl<'a> Decbuf<'a> {
     }
 
     pub fn u8(&mut self) -> Result<u8, DecodeError> {
-        let b = *self.data.get(self.pos).ok_or(DecodeError("truncated byte"))?;
+        let b = *self
+            .data
+            .get(self.pos)
+            .ok_or(DecodeError("truncated byte"))?;
         self.pos += 1;
         Ok(b)
     }
@@ -107,8 +113,14 @@ impl<'a> Decbuf<'a> {
     }
 
     pub fn bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        let end = self.pos.checked_add(n).ok_or(DecodeError("length overflow"))?;
-        let s = self.data.get(self.pos..end).ok_or(DecodeError("truncated bytes"))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .ok_or(DecodeError("length overflow"))?;
+        let s = self
+            .data
+            .get(self.pos..end)
+            .ok_or(DecodeError("truncated bytes"))?;
         self.pos = end;
         Ok(s)
     }

@@ -4,7 +4,9 @@
 use crate::block::Block;
 use crate::head::Head;
 use parking_lot::RwLock;
-use pharos_model::{Exemplar, Labels, Matcher, Querier, Sample, SampleIter, Series, SeriesSet, StorageError};
+use pharos_model::{
+    Exemplar, Labels, Matcher, Querier, Sample, SampleIter, Series, SeriesSet, StorageError,
+};
 use std::sync::Arc;
 
 pub struct DbQuerier {
@@ -58,7 +60,9 @@ pub(crate) fn merge_sorted(sources: Vec<Source>) -> Vec<Series> {
 
 fn make_series(labels: Labels, mut iters: Vec<Box<dyn SampleIter>>) -> Series {
     let samples: Box<dyn SampleIter> = if iters.len() == 1 {
-        iters.pop().unwrap_or_else(|| Box::new(pharos_model::VecSampleIter::new(Vec::new())))
+        iters
+            .pop()
+            .unwrap_or_else(|| Box::new(pharos_model::VecSampleIter::new(Vec::new())))
     } else {
         Box::new(MergeIter {
             heads: vec![None; iters.len()],
@@ -135,7 +139,10 @@ impl Querier for DbQuerier {
         Ok(values.into_iter().collect())
     }
 
-    fn exemplars(&self, matchers: &[Matcher]) -> Result<Vec<(Labels, Vec<Exemplar>)>, StorageError> {
+    fn exemplars(
+        &self,
+        matchers: &[Matcher],
+    ) -> Result<Vec<(Labels, Vec<Exemplar>)>, StorageError> {
         Ok(self.head.read().exemplars(matchers, self.mint, self.maxt))
     }
 }

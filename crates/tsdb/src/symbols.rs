@@ -33,11 +33,17 @@ impl SymbolTable {
     /// Returns the symbol of `s`, adding one reference.
     pub fn intern(&mut self, s: &str) -> Sym {
         let h = hash_str(s);
-        if let Some(&id) = self.by_hash.find(h, |&id| &*self.strings[id as usize].s == s) {
+        if let Some(&id) = self
+            .by_hash
+            .find(h, |&id| &*self.strings[id as usize].s == s)
+        {
             self.strings[id as usize].refs += 1;
             return id;
         }
-        let entry = Entry { s: s.into(), refs: 1 };
+        let entry = Entry {
+            s: s.into(),
+            refs: 1,
+        };
         let id = match self.free.pop() {
             Some(id) => {
                 self.strings[id as usize] = entry;

@@ -7,7 +7,7 @@ mod reader;
 mod writer;
 
 pub use meta::{new_ulid, BlockMeta, BlockStats, Compaction};
-pub use reader::{Block, BlockSeries, BlockSampleIter};
+pub use reader::{Block, BlockSampleIter, BlockSeries};
 pub use writer::{write_block, SeriesSource};
 
 pub(crate) const INDEX_MAGIC: &[u8; 4] = b"PHXI";

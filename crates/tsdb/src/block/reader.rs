@@ -62,9 +62,13 @@ impl Block {
             return Err(corrupt(dir, "index is too short or has a bad magic number"));
         }
         if index[4] != FORMAT_VERSION {
-            return Err(corrupt(dir, format!("unsupported index version {}", index[4])));
+            return Err(corrupt(
+                dir,
+                format!("unsupported index version {}", index[4]),
+            ));
         }
-        let stored_crc = u32::from_le_bytes([index[n - 4], index[n - 3], index[n - 2], index[n - 1]]);
+        let stored_crc =
+            u32::from_le_bytes([index[n - 4], index[n - 3], index[n - 2], index[n - 1]]);
         if crc32fast::hash(&index[..n - 4]) != stored_crc {
             return Err(corrupt(dir, "index checksum mismatch"));
         }
@@ -74,7 +78,8 @@ impl Block {
             *o = f.u64().map_err(|e| corrupt(dir, e))? as usize;
         }
         let num_series = f.u32().map_err(|e| corrupt(dir, e))?;
-        let [symbols_off, _series_off, series_table_off, postings_off, postings_table_off, pages_off] = offs;
+        let [symbols_off, _series_off, series_table_off, postings_off, postings_table_off, pages_off] =
+            offs;
         if offs.iter().any(|&o| o > n - FOOTER_LEN)
             || series_table_off + num_series as usize * 8 > n - FOOTER_LEN
         {
@@ -92,8 +97,11 @@ impl Block {
                 symbols.push((off as u32, len as u32));
             }
             let sym = |id: u64| -> std::result::Result<&str, DecodeError> {
-                let &(off, len) = symbols.get(id as usize).ok_or(DecodeError("symbol id out of range"))?;
-                std::str::from_utf8(&index[off as usize..(off + len) as usize]).map_err(|_| DecodeError("symbol"))
+                let &(off, len) = symbols
+                    .get(id as usize)
+                    .ok_or(DecodeError("symbol id out of range"))?;
+                std::str::from_utf8(&index[off as usize..(off + len) as usize])
+                    .map_err(|_| DecodeError("symbol"))
             };
             let mut d = Decbuf::at(&index, postings_table_off)?;
             let names = d.len_prefix(2)?;
@@ -157,9 +165,13 @@ impl Block {
     }
 
     fn symbol(&self, id: u64) -> std::result::Result<&str, DecodeError> {
-        let &(off, len) = self.symbols.get(id as usize).ok_or(DecodeError("symbol id out of range"))?;
+        let &(off, len) = self
+            .symbols
+            .get(id as usize)
+            .ok_or(DecodeError("symbol id out of range"))?;
         // Validated as UTF-8 when the block was opened.
-        std::str::from_utf8(&self.index[off as usize..(off + len) as usize]).map_err(|_| DecodeError("symbol"))
+        std::str::from_utf8(&self.index[off as usize..(off + len) as usize])
+            .map_err(|_| DecodeError("symbol"))
     }
 
     /// Labels and chunk references of series number `i`.
@@ -229,9 +241,13 @@ impl Block {
             .get(start..start + p.compressed as usize)
             .ok_or_else(|| corrupt(&self.dir, "chunk page beyond the chunks file"))?;
         if crc32fast::hash(bytes) != p.crc {
-            return Err(corrupt(&self.dir, format!("chunk page {id} checksum mismatch")));
+            return Err(corrupt(
+                &self.dir,
+                format!("chunk page {id} checksum mismatch"),
+            ));
         }
-        let raw = zstd::bulk::decompress(bytes, p.raw as usize).map_err(|e| corrupt(&self.dir, e))?;
+        let raw =
+            zstd::bulk::decompress(bytes, p.raw as usize).map_err(|e| corrupt(&self.dir, e))?;
         let raw = Arc::new(raw);
         *self.page_cache.lock() = Some((id, Arc::clone(&raw)));
         Ok(raw)
@@ -248,12 +264,20 @@ impl Block {
     }
 
     /// Series matching `matchers` with chunks overlapping `[mint, maxt]`, in label order.
-    pub fn select(self: &Arc<Self>, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<BlockSeries>> {
+    pub fn select(
+        self: &Arc<Self>,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<BlockSeries>> {
         let ids = crate::index::postings_for_matchers(self.as_ref(), matchers);
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             let (labels, chunks) = self.series(id)?;
-            let chunks: Vec<ChunkMeta> = chunks.into_iter().filter(|c| c.maxt >= mint && c.mint <= maxt).collect();
+            let chunks: Vec<ChunkMeta> = chunks
+                .into_iter()
+                .filter(|c| c.maxt >= mint && c.mint <= maxt)
+                .collect();
             if !chunks.is_empty() {
                 out.push(BlockSeries {
                     labels,
@@ -289,7 +313,11 @@ impl Block {
             };
             let mut out = Vec::with_capacity(values.len());
             for &(v, _) in values {
-                out.push(self.symbol(u64::from(v)).map_err(|e| corrupt(&self.dir, e))?.to_string());
+                out.push(
+                    self.symbol(u64::from(v))
+                        .map_err(|e| corrupt(&self.dir, e))?
+                        .to_string(),
+                );
             }
             out.sort();
             return Ok(out);
@@ -308,7 +336,8 @@ impl Block {
         let mut out = Vec::new();
         for (name, values) in &self.postings {
             for &(v, off) in values {
-                let (Ok(value), Ok(list)) = (self.symbol(u64::from(v)), self.postings_at(off)) else {
+                let (Ok(value), Ok(list)) = (self.symbol(u64::from(v)), self.postings_at(off))
+                else {
                     continue;
                 };
                 out.push((name.clone(), value.to_string(), list.len() as u64));
@@ -333,11 +362,15 @@ impl PostingsSource for Block {
         };
         let mut lists = Vec::new();
         for &(v, off) in values {
-            let Ok(value) = self.symbol(u64::from(v)) else { continue };
+            let Ok(value) = self.symbol(u64::from(v)) else {
+                continue;
+            };
             if pred(value) {
                 match self.postings_at(off) {
                     Ok(l) => lists.push(l),
-                    Err(e) => tracing::error!(block = %self.dir.display(), error = %e, "corrupt postings list skipped"),
+                    Err(e) => {
+                        tracing::error!(block = %self.dir.display(), error = %e, "corrupt postings list skipped")
+                    }
                 }
             }
         }

@@ -1,6 +1,9 @@
 //! Writing a block from a sorted stream of series.
 
-use super::{BlockMeta, BlockStats, ChunkMeta, Compaction, FOOTER_LEN, FORMAT_VERSION, INDEX_MAGIC, PAGE_BYTES, SAMPLES_PER_CHUNK};
+use super::{
+    BlockMeta, BlockStats, ChunkMeta, Compaction, FOOTER_LEN, FORMAT_VERSION, INDEX_MAGIC,
+    PAGE_BYTES, SAMPLES_PER_CHUNK,
+};
 use crate::chunk::packed;
 use crate::encoding::{put_str, put_uvarint, put_varint};
 use crate::wal::sync_dir;
@@ -28,7 +31,8 @@ impl ChunksFile {
         if self.page.is_empty() {
             return Ok(());
         }
-        let compressed = zstd::bulk::compress(&self.page, 3).map_err(|e| TsdbError::io(&self.path, e))?;
+        let compressed =
+            zstd::bulk::compress(&self.page, 3).map_err(|e| TsdbError::io(&self.path, e))?;
         self.out
             .write_all(&compressed)
             .map_err(|e| TsdbError::io(&self.path, e))?;
@@ -105,7 +109,10 @@ fn write_into(
     };
     let mut all: Vec<(Labels, Vec<ChunkMeta>)> = Vec::new();
     let mut stats = BlockStats::default();
-    let (mut ts, mut vs) = (Vec::with_capacity(SAMPLES_PER_CHUNK), Vec::with_capacity(SAMPLES_PER_CHUNK));
+    let (mut ts, mut vs) = (
+        Vec::with_capacity(SAMPLES_PER_CHUNK),
+        Vec::with_capacity(SAMPLES_PER_CHUNK),
+    );
     for (labels, mut it) in series {
         let mut metas = Vec::new();
         ts.clear();
@@ -126,7 +133,10 @@ fn write_into(
             }
         }
         if let Some(e) = it.error() {
-            return Err(TsdbError::corrupt("source series while writing a block", e.to_string()));
+            return Err(TsdbError::corrupt(
+                "source series while writing a block",
+                e.to_string(),
+            ));
         }
         if !ts.is_empty() {
             metas.push(chunks.add_chunk(&ts, &vs)?);
@@ -142,7 +152,10 @@ fn write_into(
     }
     stats.num_series = all.len() as u64;
     chunks.flush_page()?;
-    chunks.out.flush().map_err(|e| TsdbError::io(&chunks_path, e))?;
+    chunks
+        .out
+        .flush()
+        .map_err(|e| TsdbError::io(&chunks_path, e))?;
     chunks
         .out
         .get_ref()
@@ -159,7 +172,8 @@ fn write_into(
         compaction,
         version: 1,
     };
-    let json = serde_json::to_vec_pretty(&meta).map_err(|e| TsdbError::corrupt("block meta", e.to_string()))?;
+    let json = serde_json::to_vec_pretty(&meta)
+        .map_err(|e| TsdbError::corrupt("block meta", e.to_string()))?;
     write_synced(&dir.join("meta.json"), &json)?;
     sync_dir(dir)?;
     Ok(Some(meta))
@@ -183,7 +197,11 @@ fn encode_index(series: &[(Labels, Vec<ChunkMeta>)], pages: &[(u64, u32, u32, u3
             symbols.insert(&l.value);
         }
     }
-    let sym_ids: HashMap<&str, u64> = symbols.iter().enumerate().map(|(i, s)| (*s, i as u64)).collect();
+    let sym_ids: HashMap<&str, u64> = symbols
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (*s, i as u64))
+        .collect();
     let symbols_off = out.len() as u64;
     put_uvarint(&mut out, symbols.len() as u64);
     for s in &symbols {
@@ -199,7 +217,10 @@ fn encode_index(series: &[(Labels, Vec<ChunkMeta>)], pages: &[(u64, u32, u32, u3
         for l in labels.iter() {
             put_uvarint(&mut out, sym_ids[l.name.as_str()]);
             put_uvarint(&mut out, sym_ids[l.value.as_str()]);
-            postings.entry((&l.name, &l.value)).or_default().push(i as u32);
+            postings
+                .entry((&l.name, &l.value))
+                .or_default()
+                .push(i as u32);
         }
         put_uvarint(&mut out, chunks.len() as u64);
         let mut prev = 0i64;
@@ -249,7 +270,14 @@ fn encode_index(series: &[(Labels, Vec<ChunkMeta>)], pages: &[(u64, u32, u32, u3
         out.extend_from_slice(&rlen.to_le_bytes());
         out.extend_from_slice(&crc.to_le_bytes());
     }
-    for v in [symbols_off, series_off, series_table_off, postings_off, postings_table_off, pages_off] {
+    for v in [
+        symbols_off,
+        series_off,
+        series_table_off,
+        postings_off,
+        postings_table_off,
+        pages_off,
+    ] {
         out.extend_from_slice(&v.to_le_bytes());
     }
     out.extend_from_slice(&(series.len() as u32).to_le_bytes());

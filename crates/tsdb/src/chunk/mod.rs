@@ -426,40 +426,78 @@ mod speed_tmp {
         let mut data = Vec::new();
         let mut c = 1000.0;
         for s in 0..series {
-            let ts: Vec<i64> = (0..n as i64).map(|i| i * 15_000 + ((i * 7 + s as i64) % 5)).collect();
-            let vs: Vec<f64> = (0..n).map(|i| { c += ((i * 13 + s) % 51) as f64; c }).collect();
+            let ts: Vec<i64> = (0..n as i64)
+                .map(|i| i * 15_000 + ((i * 7 + s as i64) % 5))
+                .collect();
+            let vs: Vec<f64> = (0..n)
+                .map(|i| {
+                    c += ((i * 13 + s) % 51) as f64;
+                    c
+                })
+                .collect();
             data.push((ts, vs));
         }
         let t0 = Instant::now();
         let mut chunks = Vec::new();
         for (ts, vs) in &data {
             let mut a = super::xor::XorAppender::new();
-            for (&t, &v) in ts.iter().zip(vs) { a.append(t, v); }
+            for (&t, &v) in ts.iter().zip(vs) {
+                a.append(t, v);
+            }
             chunks.push(a.into_bytes());
         }
         let total = (n * series) as f64;
-        println!("xor append {:.1} ns/sample", t0.elapsed().as_nanos() as f64 / total);
+        println!(
+            "xor append {:.1} ns/sample",
+            t0.elapsed().as_nanos() as f64 / total
+        );
         let t0 = Instant::now();
         let mut sum = 0.0;
-        for c in &chunks { for (_, v) in super::xor::XorIter::new(c) { sum += v; } }
-        println!("xor decode {:.1} ns/sample {sum}", t0.elapsed().as_nanos() as f64 / total);
+        for c in &chunks {
+            for (_, v) in super::xor::XorIter::new(c) {
+                sum += v;
+            }
+        }
+        println!(
+            "xor decode {:.1} ns/sample {sum}",
+            t0.elapsed().as_nanos() as f64 / total
+        );
         let t0 = Instant::now();
         let mut packed = Vec::new();
-        for (ts, vs) in &data { super::packed::encode(ts, vs, &mut packed); }
-        println!("packed encode {:.1} ns/sample", t0.elapsed().as_nanos() as f64 / total);
+        for (ts, vs) in &data {
+            super::packed::encode(ts, vs, &mut packed);
+        }
+        println!(
+            "packed encode {:.1} ns/sample",
+            t0.elapsed().as_nanos() as f64 / total
+        );
         let t0 = Instant::now();
         let (mut ts, mut vs) = (Vec::new(), Vec::new());
         let mut pos = 0;
-        while pos < packed.len() { ts.clear(); vs.clear(); pos += super::packed::decode(&packed[pos..], &mut ts, &mut vs).unwrap(); }
-        println!("packed decode {:.1} ns/sample", t0.elapsed().as_nanos() as f64 / total);
+        while pos < packed.len() {
+            ts.clear();
+            vs.clear();
+            pos += super::packed::decode(&packed[pos..], &mut ts, &mut vs).unwrap();
+        }
+        println!(
+            "packed decode {:.1} ns/sample",
+            t0.elapsed().as_nanos() as f64 / total
+        );
         // arbitrary floats
-        let fl: Vec<f64> = (0..n).map(|i| (i as f64 * 0.731).sin() * 1234.5678).collect();
+        let fl: Vec<f64> = (0..n)
+            .map(|i| (i as f64 * 0.731).sin() * 1234.5678)
+            .collect();
         let t0 = Instant::now();
         for (ts, _) in data.iter().take(5000) {
             let mut a = super::xor::XorAppender::new();
-            for (&t, &v) in ts.iter().zip(&fl) { a.append(t, v); }
+            for (&t, &v) in ts.iter().zip(&fl) {
+                a.append(t, v);
+            }
             std::hint::black_box(a);
         }
-        println!("xor append floats {:.1} ns/sample", t0.elapsed().as_nanos() as f64 / (5000 * n) as f64);
+        println!(
+            "xor append floats {:.1} ns/sample",
+            t0.elapsed().as_nanos() as f64 / (5000 * n) as f64
+        );
     }
 }

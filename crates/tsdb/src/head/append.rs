@@ -31,13 +31,20 @@ impl Head {
         if lim.max_series > 0 && self.num_series >= lim.max_series {
             return Err((
                 RejectReason::MaxSeries,
-                format!("the head holds the maximum of {} active series", lim.max_series),
+                format!(
+                    "the head holds the maximum of {} active series",
+                    lim.max_series
+                ),
             ));
         }
         if labels.len() > lim.max_labels_per_series {
             return Err((
                 RejectReason::MaxLabelsPerSeries,
-                format!("{} labels exceed the limit of {}", labels.len(), lim.max_labels_per_series),
+                format!(
+                    "{} labels exceed the limit of {}",
+                    labels.len(),
+                    lim.max_labels_per_series
+                ),
             ));
         }
         for l in labels {
@@ -94,7 +101,12 @@ impl Head {
         let ooo_floor = self.max_t.saturating_sub(self.opts.ooo_window_ms);
         let span = self.opts.block_span_ms.max(1);
         let per_chunk = self.opts.samples_per_head_chunk.max(1);
-        let Head { series, first_ref, spill, .. } = self;
+        let Head {
+            series,
+            first_ref,
+            spill,
+            ..
+        } = self;
         let Some(s) = r
             .checked_sub(*first_ref)
             .and_then(|i| series.get_mut(i as usize))
@@ -105,7 +117,9 @@ impl Head {
         let bits = v.to_bits();
         let result = if t > s.last_t && t >= min_valid {
             if let Some(first) = s.open.first_time() {
-                let boundary = floor_div(first, span).saturating_mul(span).saturating_add(span);
+                let boundary = floor_div(first, span)
+                    .saturating_mul(span)
+                    .saturating_add(span);
                 if s.open.len() >= per_chunk || t >= boundary {
                     seal(s, spill)?;
                 }
@@ -176,7 +190,9 @@ impl Head {
         if cap == 0 {
             return false;
         }
-        let Some(s) = self.series_mut(r) else { return false };
+        let Some(s) = self.series_mut(r) else {
+            return false;
+        };
         let ring = s
             .exemplars
             .get_or_insert_with(|| Box::new(VecDeque::with_capacity(1)));

@@ -153,13 +153,18 @@ impl Head {
     }
 
     /// Creates a series with a given reference (WAL replay) or the next free one.
-    pub fn create_series(&mut self, labels: &[LabelRef<'_>], with_ref: Option<SeriesRef>) -> SeriesRef {
+    pub fn create_series(
+        &mut self,
+        labels: &[LabelRef<'_>],
+        with_ref: Option<SeriesRef>,
+    ) -> SeriesRef {
         let r = with_ref.unwrap_or(self.next_ref);
         if r < self.first_ref {
             // Only reachable from a replayed WAL whose references predate the head's
             // current window; rebase so the slot exists.
             let shift = (self.first_ref - r) as usize;
-            self.series.splice(0..0, std::iter::repeat_with(|| None).take(shift));
+            self.series
+                .splice(0..0, std::iter::repeat_with(|| None).take(shift));
             self.first_ref = r;
         }
         let idx = (r - self.first_ref) as usize;
@@ -193,13 +198,25 @@ impl Head {
         };
         let h = self.stored_hash(&series);
         self.series[idx] = Some(Box::new(series));
-        let Head { by_hash, series, first_ref, symbols, .. } = self;
+        let Head {
+            by_hash,
+            series,
+            first_ref,
+            symbols,
+            ..
+        } = self;
         let first = *first_ref;
         by_hash.insert_unique(h, r, |&x| {
             series
                 .get((x - first) as usize)
                 .and_then(|s| s.as_deref())
-                .map_or(0, |s| labels_hash(s.labels.iter().map(|&(n, v)| (symbols.get(n), symbols.get(v)))))
+                .map_or(0, |s| {
+                    labels_hash(
+                        s.labels
+                            .iter()
+                            .map(|&(n, v)| (symbols.get(n), symbols.get(v))),
+                    )
+                })
         });
         self.num_series += 1;
         self.counters.series_created += 1;
@@ -225,7 +242,11 @@ impl Head {
 
     /// Smallest sample time held in the head, if any.
     pub fn min_time(&self) -> Option<i64> {
-        self.series.iter().flatten().filter_map(|s| s.min_time()).min()
+        self.series
+            .iter()
+            .flatten()
+            .filter_map(|s| s.min_time())
+            .min()
     }
 
     pub fn live_refs(&self) -> impl Iterator<Item = (SeriesRef, &MemSeries)> {

@@ -110,7 +110,12 @@ impl Head {
         let ooo: Vec<Sample> = s
             .ooo
             .as_ref()
-            .map(|o| o.iter().filter(|x| x.t >= mint && x.t <= maxt).copied().collect())
+            .map(|o| {
+                o.iter()
+                    .filter(|x| x.t >= mint && x.t <= maxt)
+                    .copied()
+                    .collect()
+            })
             .unwrap_or_default();
         if chunks.is_empty() && ooo.is_empty() {
             return None;
@@ -140,7 +145,9 @@ impl Head {
                 .collect();
             syms.sort_unstable();
             syms.dedup();
-            syms.into_iter().map(|n| self.symbols.get(n).to_string()).collect()
+            syms.into_iter()
+                .map(|n| self.symbols.get(n).to_string())
+                .collect()
         };
         names.sort();
         names
@@ -165,14 +172,21 @@ impl Head {
                 .collect();
             syms.sort_unstable();
             syms.dedup();
-            syms.into_iter().map(|v| self.symbols.get(v).to_string()).collect()
+            syms.into_iter()
+                .map(|v| self.symbols.get(v).to_string())
+                .collect()
         };
         values.sort();
         values
     }
 
     /// Exemplars of matching series within `[mint, maxt]`.
-    pub fn exemplars(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<(Labels, Vec<pharos_model::Exemplar>)> {
+    pub fn exemplars(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Vec<(Labels, Vec<pharos_model::Exemplar>)> {
         let refs = crate::index::postings_for_matchers(&HeadSource(self), matchers);
         let mut out = Vec::new();
         for r in refs {
@@ -201,8 +215,18 @@ impl HeadSeries {
     pub fn restricted(&self, mint: i64, maxt: i64) -> HeadSeries {
         HeadSeries {
             labels: self.labels.clone(),
-            chunks: self.chunks.iter().filter(|c| c.maxt() >= mint).cloned().collect(),
-            ooo: self.ooo.iter().filter(|s| s.t >= mint && s.t <= maxt).copied().collect(),
+            chunks: self
+                .chunks
+                .iter()
+                .filter(|c| c.maxt() >= mint)
+                .cloned()
+                .collect(),
+            ooo: self
+                .ooo
+                .iter()
+                .filter(|s| s.t >= mint && s.t <= maxt)
+                .copied()
+                .collect(),
             mint,
             maxt,
         }
@@ -280,7 +304,12 @@ impl HeadSampleIter {
             }
             let bytes = match c {
                 ChunkSrc::Open(b, _) => ChunkBytes::Shared(b),
-                ChunkSrc::Spilled { segment, offset, len, .. } => match segment.read(offset, len) {
+                ChunkSrc::Spilled {
+                    segment,
+                    offset,
+                    len,
+                    ..
+                } => match segment.read(offset, len) {
                     Ok(b) => ChunkBytes::Owned(b),
                     Err(e) => {
                         self.err = Some(e.into());

@@ -73,8 +73,10 @@ impl Spill {
             .append(true)
             .open(&path)
             .map_err(|e| TsdbError::io(&path, e))?;
-        self.segments
-            .insert(self.current, (Arc::new(SpillSegment { file, path }), i64::MIN));
+        self.segments.insert(
+            self.current,
+            (Arc::new(SpillSegment { file, path }), i64::MIN),
+        );
         self.current_len = 0;
         self.pending_base = 0;
         Ok(())

@@ -46,7 +46,9 @@ impl Head {
         let refs: Vec<SeriesRef> = self.live_refs().map(|(r, _)| r).collect();
         let mut removed = Vec::new();
         for r in refs {
-            let Some(s) = self.series_mut(r) else { continue };
+            let Some(s) = self.series_mut(r) else {
+                continue;
+            };
             s.sealed.retain(|c| c.maxt >= boundary);
             if s.open.last_time().is_some_and(|t| t < boundary) {
                 s.open = Default::default();

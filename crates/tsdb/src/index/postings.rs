@@ -189,16 +189,28 @@ mod tests {
             vec![m(MatchOp::RegexMatch, "env", ".+")],
             vec![m(MatchOp::RegexNoMatch, "env", ".*")],
             vec![m(MatchOp::RegexNoMatch, "env", "")],
-            vec![m(MatchOp::Equal, "__name__", "up"), m(MatchOp::RegexMatch, "job", "a|b")],
-            vec![m(MatchOp::Equal, "__name__", "up"), m(MatchOp::NotEqual, "job", "a")],
-            vec![m(MatchOp::RegexMatch, "job", ".*"), m(MatchOp::Equal, "instance", "")],
+            vec![
+                m(MatchOp::Equal, "__name__", "up"),
+                m(MatchOp::RegexMatch, "job", "a|b"),
+            ],
+            vec![
+                m(MatchOp::Equal, "__name__", "up"),
+                m(MatchOp::NotEqual, "job", "a"),
+            ],
+            vec![
+                m(MatchOp::RegexMatch, "job", ".*"),
+                m(MatchOp::Equal, "instance", ""),
+            ],
             vec![m(MatchOp::Equal, "nolabel", "")],
             vec![m(MatchOp::Equal, "nolabel", "x")],
         ];
         for ms in cases {
             assert_eq!(postings_for_matchers(&f, &ms), brute(&f, &ms), "{ms:?}");
         }
-        assert_eq!(postings_for_matchers(&f, &[m(MatchOp::Equal, "env", "")]), vec![1, 2, 4]);
+        assert_eq!(
+            postings_for_matchers(&f, &[m(MatchOp::Equal, "env", "")]),
+            vec![1, 2, 4]
+        );
     }
 
     proptest! {

@@ -48,7 +48,9 @@ pub fn latest_checkpoint(dir: &Path) -> Result<Option<(u64, PathBuf)>> {
         let entry = entry.map_err(|e| TsdbError::io(dir, e))?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        let Some(num) = name.strip_prefix("checkpoint.") else { continue };
+        let Some(num) = name.strip_prefix("checkpoint.") else {
+            continue;
+        };
         if let Ok(i) = num.parse::<u64>() {
             if best.as_ref().is_none_or(|(b, _)| i > *b) {
                 best = Some((i, entry.path()));

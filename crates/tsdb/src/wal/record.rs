@@ -167,7 +167,10 @@ pub fn decode(payload: &[u8]) -> Result<Record<'_>, DecodeError> {
 pub enum Frame<'a> {
     Record(&'a [u8]),
     /// Bytes from this offset on are not a valid frame (torn write or corruption).
-    Corrupt { offset: usize, reason: &'static str },
+    Corrupt {
+        offset: usize,
+        reason: &'static str,
+    },
 }
 
 /// Walks the frames of a segment's bytes.
@@ -238,7 +241,11 @@ mod tests {
         let mut b = RecordBuf::default();
         let labels = [("__name__", "up"), ("job", "a")];
         b.series([(7u32, labels.iter().copied())].into_iter());
-        let samples = vec![(7, 1000, 1.5), (7, 2000, f64::from_bits(0x7ff0000000000002)), (3, -5, -0.0)];
+        let samples = vec![
+            (7, 1000, 1.5),
+            (7, 2000, f64::from_bits(0x7ff0000000000002)),
+            (3, -5, -0.0),
+        ];
         b.samples(&samples);
         b.exemplars(&[(7, 1500, 2.0, vec![("trace_id", "abc")])]);
         let recs: Vec<Record> = FrameReader::new(&b.buf)
@@ -257,7 +264,10 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(recs[2], Record::Exemplars(vec![(7, 1500, 2.0, vec![("trace_id", "abc")])]));
+        assert_eq!(
+            recs[2],
+            Record::Exemplars(vec![(7, 1500, 2.0, vec![("trace_id", "abc")])])
+        );
     }
 
     #[test]

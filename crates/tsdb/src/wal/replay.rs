@@ -20,7 +20,11 @@ pub struct ReplayStats {
 /// Feeds every record of the newest checkpoint and of the segments after it to `apply`.
 /// A torn or corrupt frame ends its segment: the file is truncated there (unless
 /// `read_only`), the event is logged, and replay goes on with the next segment.
-pub fn replay(dir: &Path, read_only: bool, mut apply: impl FnMut(Record<'_>)) -> Result<ReplayStats> {
+pub fn replay(
+    dir: &Path,
+    read_only: bool,
+    mut apply: impl FnMut(Record<'_>),
+) -> Result<ReplayStats> {
     let mut stats = ReplayStats::default();
     if !dir.exists() {
         return Ok(stats);
@@ -72,7 +76,8 @@ pub fn replay(dir: &Path, read_only: bool, mut apply: impl FnMut(Record<'_>)) ->
                     .write(true)
                     .open(&path)
                     .map_err(|e| TsdbError::io(&path, e))?;
-                f.set_len(offset as u64).map_err(|e| TsdbError::io(&path, e))?;
+                f.set_len(offset as u64)
+                    .map_err(|e| TsdbError::io(&path, e))?;
                 f.sync_all().map_err(|e| TsdbError::io(&path, e))?;
             }
         }
@@ -109,7 +114,8 @@ pub fn write_checkpoint(
                 .map(|(r, ls)| (*r, ls.iter().map(|(n, v)| (n.as_str(), v.as_str())))),
         );
     }
-    out.write_all(&buf.buf).map_err(|e| TsdbError::io(&out_path, e))?;
+    out.write_all(&buf.buf)
+        .map_err(|e| TsdbError::io(&out_path, e))?;
     // Records of the previous checkpoint and of the covered segments, filtered.
     let mut sources = Vec::new();
     if let Some((_, cp)) = latest_checkpoint(dir)? {
@@ -137,7 +143,8 @@ pub fn write_checkpoint(
                 }
                 Ok(Record::Series(_)) | Err(_) => {}
             }
-            out.write_all(&buf.buf).map_err(|e| TsdbError::io(&out_path, e))?;
+            out.write_all(&buf.buf)
+                .map_err(|e| TsdbError::io(&out_path, e))?;
         }
     }
     out.sync_all().map_err(|e| TsdbError::io(&out_path, e))?;
@@ -198,7 +205,12 @@ mod tests {
         drop(wal);
         let len = std::fs::metadata(&seg).unwrap().len();
         // Tear the last record in half, as a crash mid-write would.
-        OpenOptions::new().write(true).open(&seg).unwrap().set_len(len - 5).unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(&seg)
+            .unwrap()
+            .set_len(len - 5)
+            .unwrap();
         let (got, stats) = samples_of(&dir);
         assert_eq!(got.len(), 9);
         assert_eq!(stats.corruptions, 1);
@@ -241,7 +253,13 @@ mod tests {
         let dir = tmp.path().join("wal");
         let mut wal = Wal::open(&dir, 1 << 20, FsyncPolicy::Never).unwrap();
         let mut b = RecordBuf::default();
-        b.series([(1u32, [("a", "1")].into_iter()), (2u32, [("a", "2")].into_iter())].into_iter());
+        b.series(
+            [
+                (1u32, [("a", "1")].into_iter()),
+                (2u32, [("a", "2")].into_iter()),
+            ]
+            .into_iter(),
+        );
         b.samples(&[(1, 10, 1.0), (1, 20, 2.0), (2, 10, 3.0)]);
         wal.write(&b.buf).unwrap();
         let upto = wal.rotate().unwrap();
