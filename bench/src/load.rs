@@ -233,6 +233,25 @@ struct Endpoint {
     sum: f64,
 }
 
+impl Endpoint {
+    /// Counts as if `n` requests had been served before the window, spread
+    /// over statuses and buckets by their expected shares.
+    fn prefill(&mut self, n: u64) {
+        let mut rest = n;
+        for (i, p) in self.error_p.iter().enumerate() {
+            let k = ((n as f64 * p).round() as u64).min(rest);
+            self.requests[i + 1] = k;
+            rest -= k;
+        }
+        self.requests[0] = rest;
+        for (bucket, le) in self.buckets.iter_mut().zip(LE) {
+            *bucket = (n as f64 * norm_cdf((le.ln() - self.mu) / self.sigma)).round() as u64;
+        }
+        self.count = n;
+        self.sum = n as f64 * (self.mu + self.sigma * self.sigma / 2.0).exp();
+    }
+}
+
 struct Process {
     rss_base: f64,
     rss_drift: f64,
@@ -280,6 +299,10 @@ impl Instance {
         let base = [("job", job), ("instance", instance.as_str())];
         let mut labels = Vec::with_capacity(shape.series());
         let mut endpoints = Vec::with_capacity(shape.endpoints);
+        // Processes have been up for a while when the window starts, so
+        // counters begin at realistic magnitudes rather than at zero, which
+        // matters for how well their values compress.
+        let uptime_s = rng.log_uniform(3600.0, 30.0 * 86_400.0);
 
         for e in 0..shape.endpoints {
             let method = METHODS[e / HANDLERS.len()];
@@ -334,7 +357,7 @@ impl Instance {
             } else {
                 rng.log_uniform(0.008, 0.25) * if method == "POST" { 1.8 } else { 1.0 }
             };
-            endpoints.push(Endpoint {
+            let mut ep = Endpoint {
                 rate,
                 error_p: [
                     rng.log_uniform(0.002, 0.04),
@@ -347,7 +370,9 @@ impl Instance {
                 buckets: [0; LE.len()],
                 count: 0,
                 sum: 0.0,
-            });
+            };
+            ep.prefill((rate * uptime_s * 0.9).round() as u64);
+            endpoints.push(ep);
         }
 
         let process_names = [
@@ -374,16 +399,17 @@ impl Instance {
         }
         debug_assert_eq!(labels.len(), shape.series());
 
-        let process = Process {
+        let mut process = Process {
             rss_base: rng.log_uniform(48.0 * 1048576.0, 900.0 * 1048576.0),
             rss_drift: 0.0,
             gc_period: rng.range(6.0, 40.0),
             gc_phase: rng.unit(),
             cores: rng.log_uniform(0.02, 1.5),
-            cpu_seconds: rng.range(10.0, 50_000.0),
+            cpu_seconds: 0.0,
             goroutine_base: rng.log_uniform(20.0, 600.0),
             goroutines: 0.0,
         };
+        process.cpu_seconds = process.cores * uptime_s * rng.range(0.7, 1.0);
         let cpu_base = rng.range(0.05, 0.7);
         let cpus = (0..shape.cpus).map(|_| cpu_base).collect();
         let queues = (0..shape.queues)

@@ -35,7 +35,9 @@ fn check(req: &DecodedRequest<'_>) {
         let labels = b.series_labels(s);
         assert!(!labels.is_empty());
         assert!(labels.windows(2).all(|w| w[0].name < w[1].name));
-        assert!(labels.iter().all(|l| valid_name(l.name) && !l.value.is_empty()));
+        assert!(labels
+            .iter()
+            .all(|l| valid_name(l.name) && !l.value.is_empty()));
         let samples = b.series_samples(s);
         let exemplars = b.series_exemplars(s);
         assert!(!samples.is_empty() || !exemplars.is_empty());

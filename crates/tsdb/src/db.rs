@@ -1,13 +1,18 @@
-//! Wiring of the database: open and replay, append, cut/flush, background maintenance.
+//! Wiring of the database: open and replay, append, reads, statistics. Cutting, flushing,
+//! compaction and retention live in `db/maintenance.rs`.
 
-use crate::block::{write_block, Block, Compaction};
-use crate::compact;
+mod maintenance;
+mod replay;
+
+use maintenance::background_loop;
+use replay::replay_into;
+
+use crate::block::Block;
 use crate::head::spill::Spill;
 use crate::head::{AppendMode, Head};
-use crate::outcome::RejectReason;
 use crate::querier::DbQuerier;
-use crate::wal::{self, Record, RecordBuf, Wal};
-use crate::{AppendOutcome, CardinalityReport, DbStats, FsyncPolicy, Options, Result, TsdbError};
+use crate::wal::{RecordBuf, Wal};
+use crate::{AppendOutcome, CardinalityReport, DbStats, Options, Result, TsdbError};
 use parking_lot::{Condvar, Mutex, RwLock};
 use pharos_model::{LabelRef, Labels, Querier, Queryable, StorageError, WriteBatch};
 use std::collections::{HashMap, HashSet};
@@ -15,7 +20,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 #[derive(Default)]
 struct Counters {
@@ -289,244 +294,6 @@ impl Db {
         Ok(outcome)
     }
 
-    fn wake_background(&self) {
-        let (m, cv) = &self.wake;
-        *m.lock() = true;
-        cv.notify_one();
-    }
-
-    /// Cuts every full aligned block span that is far enough behind the newest data.
-    pub fn cut_head(&self) -> Result<()> {
-        let _g = self.maintenance.lock();
-        let span = self.opts.block_span_ms.max(1);
-        loop {
-            let (min_t, max_t) = {
-                let h = self.head.read();
-                (h.min_t, h.max_t)
-            };
-            if min_t == i64::MAX {
-                return Ok(());
-            }
-            let start = min_t.div_euclid(span).saturating_mul(span);
-            if max_t.saturating_sub(start) < span + span / 2 {
-                return Ok(());
-            }
-            self.cut(start.saturating_add(span))?;
-        }
-    }
-
-    /// Writes all head data before `boundary` into blocks (one per aligned span), then
-    /// drops it from the head and checkpoints the WAL.
-    fn cut(&self, boundary: i64) -> Result<()> {
-        let span = self.opts.block_span_ms.max(1);
-        let (snap, head_min) = {
-            let mut h = self.head.write();
-            let min = h.min_t;
-            (h.begin_cut(boundary), min)
-        };
-        let blocks_dir = self.dir.join("blocks");
-        let mut new_blocks = Vec::new();
-        let mut windows = Vec::new();
-        if head_min != i64::MAX && head_min < boundary {
-            let mut w = head_min.div_euclid(span).saturating_mul(span);
-            while w < boundary {
-                let end = w.saturating_add(span).min(boundary);
-                windows.push((w, end));
-                w = end;
-            }
-        }
-        let crate::head::CutSnapshot {
-            series, ooo_taken, ..
-        } = snap;
-        let single = windows.len() == 1;
-        let mut series = Some(series);
-        for (w, end) in windows {
-            // The common case is one window: hand the snapshot over instead of copying it.
-            let part: Vec<crate::head::HeadSeries> = if single {
-                series.take().unwrap_or_default()
-            } else {
-                series
-                    .iter()
-                    .flatten()
-                    .map(|s| s.restricted(w, end - 1))
-                    .collect()
-            };
-            let source = part.into_iter().map(|s| {
-                let (l, it) = s.into_parts();
-                (l, Box::new(it) as Box<dyn pharos_model::SampleIter>)
-            });
-            let level1 = Compaction {
-                level: 1,
-                sources: Vec::new(),
-            };
-            if let Some(meta) = write_block(&blocks_dir, w, end, level1, Box::new(source))? {
-                new_blocks.push(Arc::new(Block::open(&blocks_dir.join(&meta.ulid))?));
-            }
-        }
-        {
-            let mut blocks = self.blocks.write();
-            blocks.extend(new_blocks);
-            blocks.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
-        }
-        let removed = self.head.write().finish_cut(boundary, ooo_taken);
-        self.counters
-            .head_truncations
-            .fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(boundary, removed_series = removed, "head cut into blocks");
-        self.checkpoint(boundary)
-    }
-
-    fn checkpoint(&self, boundary: i64) -> Result<()> {
-        let (upto, wal_dir) = {
-            let mut guard = self.wal.lock();
-            let Some(wal) = guard.as_mut() else {
-                return Ok(());
-            };
-            (wal.rotate()?, wal.dir().to_path_buf())
-        };
-        let (live, late) = {
-            let h = self.head.read();
-            let live: Vec<(u32, Vec<(String, String)>)> = h
-                .live_refs()
-                .map(|(r, s)| {
-                    let ls = h.series_labels(s);
-                    (
-                        r,
-                        ls.iter()
-                            .map(|l| (l.name.clone(), l.value.clone()))
-                            .collect(),
-                    )
-                })
-                .collect();
-            // Late samples before the boundary still in the head must survive the checkpoint.
-            let late: HashSet<(u32, i64)> = h
-                .live_refs()
-                .flat_map(|(r, s)| {
-                    s.ooo
-                        .iter()
-                        .flat_map(|o| o.iter())
-                        .filter(|x| x.t < boundary)
-                        .map(move |x| (r, x.t))
-                })
-                .collect();
-            (live, late)
-        };
-        wal::write_checkpoint(&wal_dir, upto, &live, |r, t| {
-            t >= boundary || late.contains(&(r, t))
-        })?;
-        self.counters
-            .wal_checkpoints
-            .fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    }
-
-    /// Persists the whole head into on-disk blocks and truncates the WAL; returns when done.
-    pub fn flush(&self) -> Result<()> {
-        if self.wal.lock().is_none() {
-            return Ok(());
-        }
-        let _g = self.maintenance.lock();
-        let max_t = self.head.read().max_t;
-        if max_t == i64::MIN {
-            return Ok(());
-        }
-        self.cut(max_t.saturating_add(1))
-    }
-
-    /// Runs one round of head cutting, compaction and retention now.
-    pub fn compact(&self) -> Result<()> {
-        if self.wal.lock().is_none() {
-            return Ok(());
-        }
-        self.cut_head()?;
-        let _g = self.maintenance.lock();
-        let span = self.opts.block_span_ms.max(1);
-        let max_range = (self.opts.retention_ms / 10).clamp(span, 31 * crate::DAY_MS);
-        let ranges = compact::level_ranges(span, max_range);
-        loop {
-            let complete_before = self.head.read().min_valid;
-            let blocks = self.blocks.read().clone();
-            let metas: Vec<&crate::block::BlockMeta> = blocks.iter().map(|b| b.meta()).collect();
-            let Some(ids) = compact::plan(&metas, &ranges[1..], complete_before) else {
-                break;
-            };
-            let group: Vec<Arc<Block>> = blocks
-                .iter()
-                .filter(|b| ids.contains(&b.meta().ulid))
-                .cloned()
-                .collect();
-            let blocks_dir = self.dir.join("blocks");
-            match compact::merge_blocks(&blocks_dir, &group) {
-                Ok(meta) => {
-                    let merged = match meta {
-                        Some(m) => Some(Arc::new(Block::open(&blocks_dir.join(&m.ulid))?)),
-                        None => None,
-                    };
-                    self.replace_blocks(&ids, merged);
-                    self.counters.compactions.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    self.counters
-                        .compactions_failed
-                        .fetch_add(1, Ordering::Relaxed);
-                    return Err(e);
-                }
-            }
-        }
-        self.apply_retention();
-        Ok(())
-    }
-
-    fn replace_blocks(&self, remove: &[String], add: Option<Arc<Block>>) {
-        let removed: Vec<Arc<Block>> = {
-            let mut blocks = self.blocks.write();
-            let (gone, keep): (Vec<_>, Vec<_>) = blocks
-                .drain(..)
-                .partition(|b| remove.contains(&b.meta().ulid));
-            *blocks = keep;
-            blocks.extend(add);
-            blocks.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
-            gone
-        };
-        for b in removed {
-            if let Err(e) = std::fs::remove_dir_all(b.dir()) {
-                tracing::warn!(block = %b.dir().display(), error = %e, "cannot delete block");
-            }
-        }
-    }
-
-    fn apply_retention(&self) {
-        let blocks = self.blocks.read().clone();
-        let newest = blocks
-            .iter()
-            .map(|b| b.meta().max_time)
-            .chain(std::iter::once(self.head.read().max_t))
-            .max()
-            .unwrap_or(i64::MIN);
-        let (by_time, by_size) = compact::retention(
-            &blocks,
-            newest,
-            self.opts.retention_ms,
-            self.opts.retention_bytes,
-        );
-        if by_time.is_empty() && by_size.is_empty() {
-            return;
-        }
-        self.counters
-            .retention_time
-            .fetch_add(by_time.len() as u64, Ordering::Relaxed);
-        self.counters
-            .retention_size
-            .fetch_add(by_size.len() as u64, Ordering::Relaxed);
-        tracing::info!(
-            by_time = by_time.len(),
-            by_size = by_size.len(),
-            "retention deletes blocks"
-        );
-        let all: Vec<String> = by_time.into_iter().chain(by_size).collect();
-        self.replace_blocks(&all, None);
-    }
-
     /// Stops background work and syncs the WAL. Later appends fail with `Closed`.
     pub fn close(&self) -> Result<()> {
         if self.closed.swap(true, Ordering::AcqRel) {
@@ -663,7 +430,7 @@ impl Db {
             .collect()
     }
 
-    fn querier_inner(&self, mint: i64, maxt: i64) -> DbQuerier {
+    pub(crate) fn querier_inner(&self, mint: i64, maxt: i64) -> DbQuerier {
         let mut blocks: Vec<Arc<Block>> = self
             .blocks
             .read()
@@ -680,129 +447,6 @@ impl Db {
             head: Arc::clone(&self.head),
         }
     }
-
-    fn background_tick(&self, last_sync: &mut Instant) {
-        if let FsyncPolicy::Interval(every) = self.opts.fsync {
-            if last_sync.elapsed() >= every {
-                *last_sync = Instant::now();
-                let file = self.wal.lock().as_ref().map(|w| w.current_file());
-                if let Some(f) = file {
-                    if let Err(e) = f.sync_data() {
-                        tracing::error!(error = %e, "WAL fsync failed");
-                    } else {
-                        self.counters
-                            .background_fsyncs
-                            .fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }
-        }
-        if let Err(e) = self.compact() {
-            tracing::error!(error = %e, "compaction failed; will retry");
-        }
-    }
-}
-
-fn background_loop(db: std::sync::Weak<Db>) {
-    let mut last_sync = Instant::now();
-    let mut last_compact = Instant::now();
-    loop {
-        let Some(db) = db.upgrade() else { return };
-        if db.closed.load(Ordering::Acquire) {
-            return;
-        }
-        let woken = {
-            let (m, cv) = &db.wake;
-            let mut flag = m.lock();
-            if !*flag {
-                cv.wait_for(&mut flag, Duration::from_millis(500));
-            }
-            std::mem::take(&mut *flag)
-        };
-        if db.closed.load(Ordering::Acquire) {
-            return;
-        }
-        if woken || last_compact.elapsed() >= Duration::from_secs(30) {
-            last_compact = Instant::now();
-            db.background_tick(&mut last_sync);
-        } else if let FsyncPolicy::Interval(_) = db.opts.fsync {
-            let mut ls = last_sync;
-            if ls.elapsed() >= Duration::from_secs(1) {
-                let file = db.wal.lock().as_ref().map(|w| w.current_file());
-                if let Some(f) = file {
-                    if f.sync_data().is_ok() {
-                        db.counters
-                            .background_fsyncs
-                            .fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                ls = Instant::now();
-            }
-            last_sync = ls;
-        }
-    }
-}
-
-/// Rebuilds the head from the WAL.
-fn replay_into(head: &mut Head, wal_dir: &Path, read_only: bool) -> Result<wal::ReplayStats> {
-    let mut remap: HashMap<u32, u32> = HashMap::new();
-    let mut outcome = AppendOutcome::default();
-    let mut failure: Option<TsdbError> = None;
-    let stats = wal::replay(wal_dir, read_only, |rec| {
-        if failure.is_some() {
-            return;
-        }
-        match rec {
-            Record::Series(series) => {
-                for (r, labels) in series {
-                    let refs: Vec<LabelRef<'_>> = labels
-                        .iter()
-                        .map(|&(name, value)| LabelRef { name, value })
-                        .collect();
-                    let actual = match head.lookup(&refs) {
-                        Some(existing) => existing,
-                        None if head.series(r).is_some() => head.create_series(&refs, None),
-                        None => head.create_series(&refs, Some(r)),
-                    };
-                    remap.insert(r, actual);
-                }
-            }
-            Record::Samples(samples) => {
-                for (r, t, v) in samples {
-                    let Some(&actual) = remap.get(&r) else {
-                        continue;
-                    };
-                    if let Err(e) = head.append_sample(
-                        actual,
-                        t,
-                        v,
-                        AppendMode::Replay,
-                        &mut outcome,
-                        &String::new,
-                    ) {
-                        failure = Some(e);
-                        return;
-                    }
-                }
-            }
-            Record::Exemplars(exemplars) => {
-                for (r, t, v, labels) in exemplars {
-                    let Some(&actual) = remap.get(&r) else {
-                        continue;
-                    };
-                    head.append_exemplar(actual, t, v, Labels::from_pairs(labels), &mut outcome);
-                }
-            }
-        }
-    })?;
-    if let Some(e) = failure {
-        return Err(e);
-    }
-    // Replay refusals (e.g. a duplicate timestamp with another value) are not new input.
-    head.counters.rejected = [0; RejectReason::ALL.len()];
-    head.counters.samples_appended = 0;
-    head.counters.ooo_appended = 0;
-    Ok(stats)
 }
 
 impl Drop for Db {

@@ -9,20 +9,34 @@
 #[inline]
 pub(crate) fn push_bits(buf: &mut Vec<u8>, free: &mut u8, value: u64, n: u32) {
     debug_assert!(n <= 64);
-    let mut left = n;
-    while left > 0 {
-        if *free == 0 {
-            buf.push(0);
-            *free = 8;
-        }
-        let take = left.min(u32::from(*free));
-        left -= take;
-        let chunk = ((value >> left) as u8) & low_mask8(take);
-        *free -= take as u8;
+    if n == 0 {
+        return;
+    }
+    let mut n = n;
+    let mut value = if n == 64 {
+        value
+    } else {
+        value & ((1u64 << n) - 1)
+    };
+    let f = u32::from(*free);
+    if f > 0 {
         if let Some(last) = buf.last_mut() {
-            *last |= chunk << *free;
+            if n <= f {
+                *last |= (value << (f - n)) as u8;
+                *free -= n as u8;
+                return;
+            }
+            n -= f;
+            *last |= (value >> n) as u8;
+            value &= (1u64 << n) - 1;
         }
     }
+    // Byte aligned now: append the rest as whole bytes, left-aligned in the last one.
+    let bytes = n.div_ceil(8);
+    let spare = bytes * 8 - n;
+    let word = (value << spare).to_be_bytes();
+    buf.extend_from_slice(&word[8 - bytes as usize..]);
+    *free = spare as u8;
 }
 
 #[inline]
@@ -53,6 +67,27 @@ impl BitReader {
         let bit = (byte >> (7 - (self.pos & 7))) & 1;
         self.pos += 1;
         Some(bit == 1)
+    }
+
+    /// Counts and consumes one bits up to `max`, plus the terminating zero bit when fewer
+    /// than `max` ones come first.
+    #[inline]
+    pub(crate) fn read_unary(&mut self, data: &[u8], max: u32) -> Option<u32> {
+        debug_assert!(max < 32);
+        let byte = self.pos >> 3;
+        if let Some(word) = data.get(byte..byte + 8) {
+            let mut raw = [0u8; 8];
+            raw.copy_from_slice(word);
+            let w = u64::from_be_bytes(raw) << (self.pos & 7);
+            let ones = (!w).leading_zeros().min(max);
+            self.pos += (ones + u32::from(ones < max)) as usize;
+            return Some(ones);
+        }
+        let mut ones = 0;
+        while ones < max && self.read_bit(data)? {
+            ones += 1;
+        }
+        Some(ones)
     }
 
     /// Reads `n` bits (n ≤ 64) as the low bits of the result; `None` when the data ends
@@ -148,10 +183,7 @@ pub(crate) fn push_bucketed(buf: &mut Vec<u8>, free: &mut u8, v: i64, widths: &[
 
 #[inline]
 pub(crate) fn read_bucketed(r: &mut BitReader, data: &[u8], widths: &[u32]) -> Option<i64> {
-    let mut i = 0;
-    while i + 1 < widths.len() && r.read_bit(data)? {
-        i += 1;
-    }
+    let i = r.read_unary(data, widths.len() as u32 - 1)? as usize;
     let w = widths[i];
     let raw = r.read_bits(data, w)?;
     Some(match w {
@@ -188,6 +220,35 @@ mod tests {
         assert_eq!(r.read_bits(&buf, spare), Some(0));
         assert_eq!(r.read_bits(&buf, 1), None);
         assert_eq!(r.read_bit(&buf), None);
+    }
+
+    #[test]
+    fn unary_prefixes_near_the_end_of_data() {
+        let mut buf = Vec::new();
+        let mut free = 0u8;
+        for ones in [0u32, 1, 3, 4, 2, 4, 0] {
+            let code = if ones == 4 {
+                0b1111
+            } else {
+                ((1u64 << ones) - 1) << 1
+            };
+            push_bits(
+                &mut buf,
+                &mut free,
+                code,
+                if ones == 4 { 4 } else { ones + 1 },
+            );
+        }
+        for pad in [0usize, 9] {
+            let mut data = buf.clone();
+            data.resize(buf.len() + pad, 0);
+            let mut r = BitReader::default();
+            for ones in [0u32, 1, 3, 4, 2, 4, 0] {
+                assert_eq!(r.read_unary(&data, 4), Some(ones), "pad {pad}");
+            }
+        }
+        let mut r = BitReader::at_byte(buf.len());
+        assert_eq!(r.read_unary(&buf, 4), None);
     }
 
     #[test]

@@ -44,9 +44,13 @@ fn pow10(scale: u8) -> f64 {
 /// it only has to be deterministic, which IEEE arithmetic is.
 #[inline]
 pub(crate) fn scaled_round(v: f64, scale: u8) -> Option<i64> {
-    let x = v * pow10(scale);
+    let x = if scale == 0 { v } else { v * pow10(scale) };
     if x.abs() < EXACT_INT_LIMIT {
-        Some(x.round() as i64)
+        // Rounds half away from zero like `f64::round`, which is a libm call on baseline
+        // x86-64; the truncating cast and the subtraction are exact below 2^53.
+        let t = x as i64;
+        let frac = x - t as f64;
+        Some(t + i64::from(frac >= 0.5) - i64::from(frac <= -0.5))
     } else {
         None
     }
@@ -54,6 +58,10 @@ pub(crate) fn scaled_round(v: f64, scale: u8) -> Option<i64> {
 
 #[inline]
 pub(crate) fn unscale(m: i64, scale: u8) -> f64 {
+    if scale == 0 {
+        // The common integer case skips the division, whose result would be the same.
+        return m as f64;
+    }
     // Dividing by an exact power of ten rounds correctly, so a value parsed from decimal
     // text with at most `scale` fraction digits comes back as the same float.
     m as f64 / pow10(scale)
@@ -197,6 +205,11 @@ mod tests {
         assert_eq!(scaled_exact(1e300, 0), None);
         assert_eq!(scaled_exact(-7.0, 0), Some(-7));
         assert_eq!(scaled_exact(0.000000001, 9), Some(1));
+        assert_eq!(scaled_round(2.5, 0), Some(3));
+        assert_eq!(scaled_round(-2.5, 0), Some(-3));
+        assert_eq!(scaled_round(0.49999999999999994, 0), Some(0));
+        assert_eq!(scaled_round(-7.2, 0), Some(-7));
+        assert_eq!(scaled_round(4503599627370495.5, 0), Some(4503599627370496));
     }
 
     /// Deterministic generator so the figures are reproducible (splitmix64).
@@ -412,92 +425,6 @@ mod tests {
         assert!(
             exact.xor < 1.5 && exact.packed_zstd < 0.9,
             "aligned counters"
-        );
-    }
-}
-#[cfg(test)]
-mod speed_tmp {
-    #[test]
-    #[ignore]
-    fn speed_tmp() {
-        use std::time::Instant;
-        let n = 120usize;
-        let series = 20_000usize;
-        let mut data = Vec::new();
-        let mut c = 1000.0;
-        for s in 0..series {
-            let ts: Vec<i64> = (0..n as i64)
-                .map(|i| i * 15_000 + ((i * 7 + s as i64) % 5))
-                .collect();
-            let vs: Vec<f64> = (0..n)
-                .map(|i| {
-                    c += ((i * 13 + s) % 51) as f64;
-                    c
-                })
-                .collect();
-            data.push((ts, vs));
-        }
-        let t0 = Instant::now();
-        let mut chunks = Vec::new();
-        for (ts, vs) in &data {
-            let mut a = super::xor::XorAppender::new();
-            for (&t, &v) in ts.iter().zip(vs) {
-                a.append(t, v);
-            }
-            chunks.push(a.into_bytes());
-        }
-        let total = (n * series) as f64;
-        println!(
-            "xor append {:.1} ns/sample",
-            t0.elapsed().as_nanos() as f64 / total
-        );
-        let t0 = Instant::now();
-        let mut sum = 0.0;
-        for c in &chunks {
-            for (_, v) in super::xor::XorIter::new(c) {
-                sum += v;
-            }
-        }
-        println!(
-            "xor decode {:.1} ns/sample {sum}",
-            t0.elapsed().as_nanos() as f64 / total
-        );
-        let t0 = Instant::now();
-        let mut packed = Vec::new();
-        for (ts, vs) in &data {
-            super::packed::encode(ts, vs, &mut packed);
-        }
-        println!(
-            "packed encode {:.1} ns/sample",
-            t0.elapsed().as_nanos() as f64 / total
-        );
-        let t0 = Instant::now();
-        let (mut ts, mut vs) = (Vec::new(), Vec::new());
-        let mut pos = 0;
-        while pos < packed.len() {
-            ts.clear();
-            vs.clear();
-            pos += super::packed::decode(&packed[pos..], &mut ts, &mut vs).unwrap();
-        }
-        println!(
-            "packed decode {:.1} ns/sample",
-            t0.elapsed().as_nanos() as f64 / total
-        );
-        // arbitrary floats
-        let fl: Vec<f64> = (0..n)
-            .map(|i| (i as f64 * 0.731).sin() * 1234.5678)
-            .collect();
-        let t0 = Instant::now();
-        for (ts, _) in data.iter().take(5000) {
-            let mut a = super::xor::XorAppender::new();
-            for (&t, &v) in ts.iter().zip(&fl) {
-                a.append(t, v);
-            }
-            std::hint::black_box(a);
-        }
-        println!(
-            "xor append floats {:.1} ns/sample",
-            t0.elapsed().as_nanos() as f64 / (5000 * n) as f64
         );
     }
 }

@@ -550,11 +550,13 @@ struct IntCost {
 impl IntCost {
     fn of(ints: &[i64]) -> IntCost {
         let mut varint = ByteEntropy::default();
-        let mut scratch = Vec::with_capacity(10);
         for &x in ints {
-            scratch.clear();
-            put_zigzag(&mut scratch, x);
-            varint.add_all(&scratch);
+            let mut z = zigzag(x);
+            while z >= 0x80 {
+                varint.add(z as u8 | 0x80);
+                z >>= 7;
+            }
+            varint.add(z as u8);
         }
         let varint = varint.bits();
 
@@ -600,10 +602,6 @@ impl ByteEntropy {
     fn add(&mut self, b: u8) {
         self.counts[usize::from(b)] += 1;
         self.total += 1;
-    }
-
-    fn add_all(&mut self, bytes: &[u8]) {
-        bytes.iter().for_each(|&b| self.add(b));
     }
 
     fn bits(&self) -> u64 {

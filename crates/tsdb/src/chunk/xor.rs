@@ -348,11 +348,7 @@ impl<B: AsRef<[u8]>> XorIter<B> {
         let data = self.bytes.as_ref();
         let r = &mut self.reader;
         let st = &mut self.st;
-        let mut code = 0u8;
-        while code < 4 && r.read_bit(data).ok_or(TRUNCATED)? {
-            code += 1;
-        }
-        match code {
+        match r.read_unary(data, 4).ok_or(TRUNCATED)? {
             0 => st.after_same(),
             1 => {
                 let base = if st.scale == NO_SCALE {
