@@ -75,7 +75,7 @@ struct LoadShape {
 #[derive(Args)]
 struct RunArgs {
     /// Active series counts, comma separated (`10k,100k`), or `auto`:
-    /// 10k and 100k, plus 1M on machines with at least 8 CPUs and 48 GiB free.
+    /// 10k and 100k, plus 1M on machines with at least 8 CPUs and 48 GiB available.
     #[arg(long, default_value = "auto")]
     series: String,
     /// Targets to run, in order.
@@ -462,12 +462,12 @@ fn measure(
     let t_load = Instant::now();
     let stats = send::replay(spool, &opts, &mut || server.alive())?;
     let aborted = stats.aborted.clone();
-    let nothing_accepted = stats.accepted == 0;
+    let accepted = stats.accepted;
     m.stats = Some(stats);
     if let Some(reason) = aborted {
         bail!("load did not complete: {reason}");
     }
-    if nothing_accepted {
+    if accepted == 0 {
         bail!("the target accepted no samples");
     }
 
@@ -485,20 +485,31 @@ fn measure(
     let window = t_load.elapsed().as_secs_f64();
     m.notes.push(format!(
         "CPU over the {window:.0} s window: server {server_cpu:.1} s, load generator {own:.1} s, \
-         everything else {:.1} s",
+         everything else ≈{:.1} s",
         (busy - server_cpu - own).max(0.0)
     ));
     m.peak_rss = Some(procfs::memory(pid)?.hwm);
     m.disk_bytes = Some(disk);
     m.notes.extend(note);
 
-    m.check = read_back(&server, client, plan);
+    m.check = read_back(&server, client, plan, accepted);
     Ok(())
 }
 
 /// Confirms the data is queryable: the number of `http_requests_total`
-/// series, and the number of `up` samples over the whole window.
-fn read_back(server: &Server, client: &reqwest::blocking::Client, plan: &Plan) -> String {
+/// series, and the number of `up` samples over the whole window. Without a
+/// query API, falls back to the sample counts the blocks declare.
+fn read_back(
+    server: &Server,
+    client: &reqwest::blocking::Client,
+    plan: &Plan,
+    accepted: u64,
+) -> String {
+    let without_queries = || match server.block_samples() {
+        Some(n) if n == accepted => format!("no query API; blocks hold all {n} samples"),
+        Some(n) => format!("no query API; blocks hold {n} of {accepted} samples"),
+        None => "skipped (no query API)".into(),
+    };
     let at = plan.end_ms() + 1000;
     let window_s = plan.ticks as i64 * load::INTERVAL_MS / 1000 + 60;
     let checks = [
@@ -514,7 +525,7 @@ fn read_back(server: &Server, client: &reqwest::blocking::Client, plan: &Plan) -
     let mut problems = Vec::new();
     for (q, want) in &checks {
         match server.query_scalar(client, q, at) {
-            Ok(None) => return "skipped (no query API)".into(),
+            Ok(None) => return without_queries(),
             Ok(Some(got)) if got == *want as f64 => {}
             Ok(Some(got)) => problems.push(format!("`{q}` = {got}, expected {want}")),
             Err(e) => problems.push(format!("`{q}` failed: {e:#}")),

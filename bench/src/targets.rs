@@ -334,6 +334,25 @@ impl Server {
             .ok_or_else(|| anyhow!("unexpected query response: {body}"))
     }
 
+    /// Samples recorded in the `meta.json` of every persisted block, for
+    /// targets whose blocks carry Prometheus-style stats. Lets the run check
+    /// completeness when the target has no query API.
+    pub fn block_samples(&self) -> Option<u64> {
+        if self.kind != Kind::Pharos {
+            return None;
+        }
+        let entries = std::fs::read_dir(self.data_dir.join("blocks")).ok()?;
+        let mut total = 0;
+        for e in entries.filter_map(|e| e.ok()) {
+            let Ok(text) = std::fs::read_to_string(e.path().join("meta.json")) else {
+                continue;
+            };
+            let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+            total += v["stats"]["numSamples"].as_u64()?;
+        }
+        Some(total)
+    }
+
     fn stop(&mut self) {
         if matches!(self.child.try_wait(), Ok(Some(_))) {
             return;
