@@ -9,7 +9,7 @@ use crate::encoding::{put_str, put_uvarint, put_varint};
 use crate::wal::sync_dir;
 use crate::{Result, TsdbError};
 use pharos_model::{Labels, SampleIter};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -107,7 +107,10 @@ fn write_into(
         page: Vec::with_capacity(PAGE_BYTES + 16 * 1024),
         pages: Vec::new(),
     };
-    let mut all: Vec<(Labels, Vec<ChunkMeta>)> = Vec::new();
+    // Labels are interned while streaming: the index needs every series' labels at the
+    // end, and strings repeat across series.
+    let mut interner = Interner::default();
+    let mut all: Vec<(Box<[(u32, u32)]>, Vec<ChunkMeta>)> = Vec::new();
     let mut stats = BlockStats::default();
     let (mut ts, mut vs) = (
         Vec::with_capacity(SAMPLES_PER_CHUNK),
@@ -144,7 +147,11 @@ fn write_into(
         }
         if !metas.is_empty() {
             stats.num_chunks += metas.len() as u64;
-            all.push((labels, metas));
+            let ids = labels
+                .iter()
+                .map(|l| (interner.id(&l.name), interner.id(&l.value)))
+                .collect();
+            all.push((ids, metas));
         }
     }
     if all.is_empty() {
@@ -161,7 +168,7 @@ fn write_into(
         .get_ref()
         .sync_all()
         .map_err(|e| TsdbError::io(&chunks_path, e))?;
-    let index = encode_index(&all, &chunks.pages);
+    let index = encode_index(interner, &all, &chunks.pages);
     let index_path = dir.join("index");
     write_synced(&index_path, &index)?;
     let meta = BlockMeta {
@@ -185,42 +192,58 @@ fn write_synced(path: &Path, data: &[u8]) -> Result<()> {
     f.sync_all().map_err(|e| TsdbError::io(path, e))
 }
 
-fn encode_index(series: &[(Labels, Vec<ChunkMeta>)], pages: &[(u64, u32, u32, u32)]) -> Vec<u8> {
+#[derive(Default)]
+struct Interner {
+    ids: HashMap<Box<str>, u32>,
+    strings: Vec<Box<str>>,
+}
+
+impl Interner {
+    fn id(&mut self, s: &str) -> u32 {
+        if let Some(&id) = self.ids.get(s) {
+            return id;
+        }
+        let id = self.strings.len() as u32;
+        self.strings.push(s.into());
+        self.ids.insert(s.into(), id);
+        id
+    }
+}
+
+type IndexSeries = (Box<[(u32, u32)]>, Vec<ChunkMeta>);
+
+fn encode_index(interner: Interner, series: &[IndexSeries], pages: &[(u64, u32, u32, u32)]) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(INDEX_MAGIC);
     out.push(FORMAT_VERSION);
 
-    let mut symbols: BTreeSet<&str> = BTreeSet::new();
-    for (labels, _) in series {
-        for l in labels.iter() {
-            symbols.insert(&l.name);
-            symbols.insert(&l.value);
-        }
+    // Symbols are written sorted; remap the interner's ids to sorted positions.
+    let Interner { ids, strings } = interner;
+    drop(ids);
+    let mut order: Vec<u32> = (0..strings.len() as u32).collect();
+    order.sort_by(|&a, &b| strings[a as usize].cmp(&strings[b as usize]));
+    let mut sorted_id = vec![0u64; strings.len()];
+    for (pos, &id) in order.iter().enumerate() {
+        sorted_id[id as usize] = pos as u64;
     }
-    let sym_ids: HashMap<&str, u64> = symbols
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (*s, i as u64))
-        .collect();
     let symbols_off = out.len() as u64;
-    put_uvarint(&mut out, symbols.len() as u64);
-    for s in &symbols {
-        put_str(&mut out, s);
+    put_uvarint(&mut out, strings.len() as u64);
+    for &id in &order {
+        put_str(&mut out, &strings[id as usize]);
     }
 
     let series_off = out.len() as u64;
     let mut series_offsets = Vec::with_capacity(series.len());
-    let mut postings: BTreeMap<(&str, &str), Vec<u32>> = BTreeMap::new();
+    // Keyed by sorted symbol ids, whose order is the strings' order.
+    let mut postings: BTreeMap<(u64, u64), Vec<u32>> = BTreeMap::new();
     for (i, (labels, chunks)) in series.iter().enumerate() {
         series_offsets.push(out.len() as u64);
         put_uvarint(&mut out, labels.len() as u64);
-        for l in labels.iter() {
-            put_uvarint(&mut out, sym_ids[l.name.as_str()]);
-            put_uvarint(&mut out, sym_ids[l.value.as_str()]);
-            postings
-                .entry((&l.name, &l.value))
-                .or_default()
-                .push(i as u32);
+        for &(n, v) in labels.iter() {
+            let (n, v) = (sorted_id[n as usize], sorted_id[v as usize]);
+            put_uvarint(&mut out, n);
+            put_uvarint(&mut out, v);
+            postings.entry((n, v)).or_default().push(i as u32);
         }
         put_uvarint(&mut out, chunks.len() as u64);
         let mut prev = 0i64;
@@ -239,8 +262,8 @@ fn encode_index(series: &[(Labels, Vec<ChunkMeta>)], pages: &[(u64, u32, u32, u3
     }
 
     let postings_off = out.len() as u64;
-    let mut table: BTreeMap<&str, Vec<(&str, u64)>> = BTreeMap::new();
-    for ((name, value), list) in &postings {
+    let mut table: BTreeMap<u64, Vec<(u64, u64)>> = BTreeMap::new();
+    for (&(name, value), list) in &postings {
         table
             .entry(name)
             .or_default()
@@ -255,10 +278,10 @@ fn encode_index(series: &[(Labels, Vec<ChunkMeta>)], pages: &[(u64, u32, u32, u3
     let postings_table_off = out.len() as u64;
     put_uvarint(&mut out, table.len() as u64);
     for (name, values) in &table {
-        put_uvarint(&mut out, sym_ids[name]);
+        put_uvarint(&mut out, *name);
         put_uvarint(&mut out, values.len() as u64);
         for (value, off) in values {
-            put_uvarint(&mut out, sym_ids[value]);
+            put_uvarint(&mut out, *value);
             put_uvarint(&mut out, *off);
         }
     }

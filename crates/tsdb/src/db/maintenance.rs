@@ -45,7 +45,7 @@ impl Db {
         let (snap, head_min) = {
             let mut h = self.head.write();
             let min = h.min_t;
-            (h.begin_cut(boundary), min)
+            (h.begin_cut(boundary)?, min)
         };
         let blocks_dir = self.dir.join("blocks");
         let mut new_blocks = Vec::new();

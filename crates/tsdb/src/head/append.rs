@@ -219,7 +219,7 @@ impl Head {
 }
 
 /// Moves the open chunk to the spill file.
-fn seal(s: &mut MemSeries, spill: &mut super::Spill) -> crate::Result<()> {
+pub(super) fn seal(s: &mut MemSeries, spill: &mut super::Spill) -> crate::Result<()> {
     let (Some(mint), Some(maxt)) = (s.open.first_time(), s.open.last_time()) else {
         return Ok(());
     };

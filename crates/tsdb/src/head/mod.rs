@@ -5,6 +5,7 @@
 //! `truncate.rs` (data handed to blocks leaves), `spill.rs` (sealed chunks on disk).
 
 mod append;
+mod packed_labels;
 mod read;
 pub mod spill;
 mod truncate;

@@ -1,6 +1,7 @@
 //! Series out of the head: label index lookups and snapshots of chunk references that
 //! outlive the head lock, decoded lazily.
 
+use super::packed_labels::PackedLabels;
 use super::spill::SpillSegment;
 use super::{Head, MemSeries};
 use crate::chunk::xor::XorIter;
@@ -65,7 +66,7 @@ impl ChunkSrc {
 /// A series of the head as it was when selected.
 #[derive(Clone)]
 pub struct HeadSeries {
-    pub labels: Labels,
+    pub(super) labels: PackedLabels,
     chunks: Vec<ChunkSrc>,
     ooo: Vec<Sample>,
     mint: i64,
@@ -121,7 +122,11 @@ impl Head {
             return None;
         }
         Some(HeadSeries {
-            labels: self.series_labels(s),
+            labels: PackedLabels::pack(
+                s.labels
+                    .iter()
+                    .map(|&(n, v)| (self.symbols.get(n), self.symbols.get(v))),
+            ),
             chunks,
             ooo,
             mint,
@@ -236,7 +241,7 @@ impl HeadSeries {
         let mut chunks = self.chunks;
         chunks.reverse();
         (
-            self.labels,
+            self.labels.to_labels(),
             HeadSampleIter {
                 chunks,
                 current: None,

@@ -15,8 +15,17 @@ pub struct CutSnapshot {
 impl Head {
     /// Freezes everything before `boundary`: from now on in-order appends must be at or
     /// after it, and the returned snapshot holds all head data before it, sorted by labels.
-    pub fn begin_cut(&mut self, boundary: i64) -> CutSnapshot {
+    pub fn begin_cut(&mut self, boundary: i64) -> crate::Result<CutSnapshot> {
         self.min_valid = self.min_valid.max(boundary);
+        // Open chunks that start before the boundary go to the spill file first, so the
+        // snapshot holds references instead of copies of every open chunk.
+        let Head { series, spill, .. } = self;
+        for s in series.iter_mut().flatten() {
+            if s.open.first_time().is_some_and(|t| t < boundary) {
+                super::append::seal(s, spill)?;
+            }
+        }
+        spill.write_pending()?;
         let mut series = Vec::new();
         let mut ooo_taken = Vec::new();
         let refs: Vec<SeriesRef> = self.live_refs().map(|(r, _)| r).collect();
@@ -33,11 +42,11 @@ impl Head {
             }
         }
         series.sort_by(|a, b| a.labels.cmp(&b.labels));
-        CutSnapshot {
+        Ok(CutSnapshot {
             boundary,
-            series: std::mem::take(&mut series),
+            series,
             ooo_taken,
-        }
+        })
     }
 
     /// Drops the data a finished cut wrote to a block. Returns the number of series removed.

@@ -9,7 +9,7 @@
 pub mod record;
 mod replay;
 
-pub use record::{Frame, FrameReader, Record, RecordBuf};
+pub use record::{Frame, FrameReader, FrameStream, Record, RecordBuf, StreamFrame};
 pub use replay::{replay, write_checkpoint, ReplayStats};
 
 use crate::{FsyncPolicy, Result, TsdbError};

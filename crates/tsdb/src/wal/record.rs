@@ -163,6 +163,25 @@ pub fn decode(payload: &[u8]) -> Result<Record<'_>, DecodeError> {
     Ok(rec)
 }
 
+/// Checks a frame header against the bytes available after it; `Err` is the reason the
+/// frame is not valid (the payload checksum is checked separately).
+fn check_header(len: usize, crc: u32, available: usize) -> Result<(), &'static str> {
+    if len == 0 && crc == 0 {
+        return Err("zeroed bytes where a frame was expected");
+    }
+    if len > MAX_RECORD_BYTES || available < len {
+        return Err("torn or oversized frame");
+    }
+    Ok(())
+}
+
+fn parse_header(h: &[u8]) -> (usize, u32) {
+    (
+        u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize,
+        u32::from_le_bytes([h[4], h[5], h[6], h[7]]),
+    )
+}
+
 /// What a frame scan found at one position.
 pub enum Frame<'a> {
     Record(&'a [u8]),
@@ -211,15 +230,10 @@ impl<'a> Iterator for FrameReader<'a> {
             self.done = true;
             return Some(corrupt("torn frame header"));
         }
-        let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-        let crc = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
-        if len == 0 && crc == 0 {
+        let (len, crc) = parse_header(rest);
+        if let Err(reason) = check_header(len, crc, rest.len() - FRAME_HEADER) {
             self.done = true;
-            return Some(corrupt("zeroed bytes where a frame was expected"));
-        }
-        if len > MAX_RECORD_BYTES || rest.len() - FRAME_HEADER < len {
-            self.done = true;
-            return Some(corrupt("torn or oversized frame"));
+            return Some(corrupt(reason));
         }
         let payload = &rest[FRAME_HEADER..FRAME_HEADER + len];
         if crc32fast::hash(payload) != crc {
@@ -228,6 +242,56 @@ impl<'a> Iterator for FrameReader<'a> {
         }
         self.pos += FRAME_HEADER + len;
         Some(Frame::Record(payload))
+    }
+}
+
+/// What [`FrameStream::next_into`] read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StreamFrame {
+    /// A valid frame; its payload is in the caller's buffer.
+    Record,
+    /// Bytes from this offset on are not a valid frame.
+    Corrupt { offset: u64, reason: &'static str },
+    End,
+}
+
+/// Reads frames from a file one at a time into a reused buffer, so replaying or
+/// checkpointing a large segment costs memory for one record, not for the segment.
+pub struct FrameStream<R> {
+    r: R,
+    pos: u64,
+}
+
+impl<R: std::io::Read> FrameStream<R> {
+    pub fn new(r: R) -> Self {
+        FrameStream { r, pos: 0 }
+    }
+
+    pub fn next_into(&mut self, payload: &mut Vec<u8>) -> std::io::Result<StreamFrame> {
+        use std::io::Read;
+        let corrupt = |offset, reason| Ok(StreamFrame::Corrupt { offset, reason });
+        let mut header = Vec::with_capacity(FRAME_HEADER);
+        (&mut self.r).take(FRAME_HEADER as u64).read_to_end(&mut header)?;
+        match header.len() {
+            0 => return Ok(StreamFrame::End),
+            n if n < FRAME_HEADER => return corrupt(self.pos, "torn frame header"),
+            _ => {}
+        }
+        let (len, crc) = parse_header(&header);
+        if let Err(reason) = check_header(len, crc, MAX_RECORD_BYTES) {
+            return corrupt(self.pos, reason);
+        }
+        payload.clear();
+        // Grows with the bytes really present, so a corrupt length cannot force a huge allocation.
+        (&mut self.r).take(len as u64).read_to_end(payload)?;
+        if payload.len() < len {
+            return corrupt(self.pos, "torn or oversized frame");
+        }
+        if crc32fast::hash(payload) != crc {
+            return corrupt(self.pos, "checksum mismatch");
+        }
+        self.pos += (FRAME_HEADER + len) as u64;
+        Ok(StreamFrame::Record)
     }
 }
 
@@ -285,6 +349,31 @@ mod tests {
     }
 
     proptest! {
+        /// The streaming reader finds exactly the frames the slice reader finds.
+        #[test]
+        fn stream_matches_slice_reader(data in prop::collection::vec(any::<u8>(), 0..300), cut in 0usize..300) {
+            let mut b = RecordBuf::default();
+            b.samples(&[(1, 1, 1.0), (2, 5, 2.0)]);
+            b.series([(3u32, [("a", "b")].into_iter())].into_iter());
+            let mut bytes = b.buf.clone();
+            bytes.extend_from_slice(&data);
+            bytes.truncate(cut.max(b.buf.len() / 2));
+            let from_slice: Vec<Result<Vec<u8>, usize>> = FrameReader::new(&bytes)
+                .map(|f| match f { Frame::Record(p) => Ok(p.to_vec()), Frame::Corrupt { offset, .. } => Err(offset) })
+                .collect();
+            let mut stream = FrameStream::new(&bytes[..]);
+            let mut from_stream = Vec::new();
+            let mut buf = Vec::new();
+            loop {
+                match stream.next_into(&mut buf).unwrap() {
+                    StreamFrame::Record => from_stream.push(Ok(buf.clone())),
+                    StreamFrame::Corrupt { offset, .. } => { from_stream.push(Err(offset as usize)); break; }
+                    StreamFrame::End => break,
+                }
+            }
+            prop_assert_eq!(from_slice, from_stream);
+        }
+
         #[test]
         fn garbage_never_panics(data in prop::collection::vec(any::<u8>(), 0..256)) {
             for f in FrameReader::new(&data) {

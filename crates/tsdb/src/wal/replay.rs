@@ -1,6 +1,6 @@
 //! Reading the WAL back at start, repairing torn tails, and writing checkpoints.
 
-use super::record::{self, Frame, FrameReader, Record, RecordBuf};
+use super::record::{self, FrameStream, Record, RecordBuf, StreamFrame};
 use super::{latest_checkpoint, list_segments, segment_name, sync_dir};
 use crate::{Result, TsdbError};
 use std::fs::OpenOptions;
@@ -44,12 +44,14 @@ pub fn replay(
     );
     for path in files {
         stats.segments += 1;
-        let data = std::fs::read(&path).map_err(|e| TsdbError::io(&path, e))?;
-        let mut reader = FrameReader::new(&data);
+        let file = std::fs::File::open(&path).map_err(|e| TsdbError::io(&path, e))?;
+        let file_len = file.metadata().map_err(|e| TsdbError::io(&path, e))?.len();
+        let mut reader = FrameStream::new(std::io::BufReader::with_capacity(1 << 20, file));
+        let mut payload = Vec::new();
         let mut corrupt_at = None;
-        for frame in reader.by_ref() {
-            match frame {
-                Frame::Record(payload) => match record::decode(payload) {
+        loop {
+            match reader.next_into(&mut payload).map_err(|e| TsdbError::io(&path, e))? {
+                StreamFrame::Record => match record::decode(&payload) {
                     Ok(rec) => {
                         stats.records += 1;
                         apply(rec);
@@ -59,7 +61,11 @@ pub fn replay(
                         tracing::warn!(segment = %path.display(), error = %e, "skipping undecodable WAL record");
                     }
                 },
-                Frame::Corrupt { offset, reason } => corrupt_at = Some((offset, reason)),
+                StreamFrame::Corrupt { offset, reason } => {
+                    corrupt_at = Some((offset, reason));
+                    break;
+                }
+                StreamFrame::End => break,
             }
         }
         if let Some((offset, reason)) = corrupt_at {
@@ -68,7 +74,7 @@ pub fn replay(
                 segment = %path.display(),
                 offset,
                 reason,
-                dropped_bytes = data.len() - offset,
+                dropped_bytes = file_len.saturating_sub(offset),
                 "WAL segment has a torn or corrupt tail; truncating it"
             );
             if !read_only {
@@ -76,7 +82,7 @@ pub fn replay(
                     .write(true)
                     .open(&path)
                     .map_err(|e| TsdbError::io(&path, e))?;
-                f.set_len(offset as u64)
+                f.set_len(offset)
                     .map_err(|e| TsdbError::io(&path, e))?;
                 f.sync_all().map_err(|e| TsdbError::io(&path, e))?;
             }
@@ -128,11 +134,12 @@ pub fn write_checkpoint(
             .map(|(_, p)| p),
     );
     for path in &sources {
-        let data = std::fs::read(path).map_err(|e| TsdbError::io(path, e))?;
-        for frame in FrameReader::new(&data) {
-            let Frame::Record(payload) = frame else { break };
+        let file = std::fs::File::open(path).map_err(|e| TsdbError::io(path, e))?;
+        let mut reader = FrameStream::new(std::io::BufReader::with_capacity(1 << 20, file));
+        let mut payload = Vec::new();
+        while reader.next_into(&mut payload).map_err(|e| TsdbError::io(path, e))? == StreamFrame::Record {
             buf.clear();
-            match record::decode(payload) {
+            match record::decode(&payload) {
                 Ok(Record::Samples(s)) => {
                     let kept: Vec<_> = s.into_iter().filter(|&(r, t, _)| keep(r, t)).collect();
                     buf.samples(&kept);
