@@ -42,7 +42,7 @@ impl Db {
     /// drops it from the head and checkpoints the WAL.
     pub(super) fn cut(&self, boundary: i64) -> Result<()> {
         let span = self.opts.block_span_ms.max(1);
-        let (snap, head_min) = {
+        let (plan, head_min) = {
             let mut h = self.head.write();
             let min = h.min_t;
             (h.begin_cut(boundary)?, min)
@@ -58,25 +58,16 @@ impl Db {
                 w = end;
             }
         }
-        let crate::head::CutSnapshot {
-            series, ooo_taken, ..
-        } = snap;
-        let single = windows.len() == 1;
-        let mut series = Some(series);
+        let taken = parking_lot::Mutex::new(crate::head::OooTaken::default());
         for (w, end) in windows {
-            // The common case is one window: hand the snapshot over instead of copying it.
-            let part: Vec<crate::head::HeadSeries> = if single {
-                series.take().unwrap_or_default()
-            } else {
-                series
-                    .iter()
-                    .flatten()
-                    .map(|s| s.restricted(w, end - 1))
-                    .collect()
-            };
-            let source = part.into_iter().map(|s| {
-                let (l, it) = s.into_parts();
-                (l, Box::new(it) as Box<dyn pharos_model::SampleIter>)
+            // One series at a time under a short read lock: appends go on meanwhile, and
+            // memory holds one series' snapshot rather than the whole head's.
+            let source = plan.refs.iter().filter_map(|&r| {
+                let snapshot = self.head.read().cut_series(r, w, end - 1, &mut taken.lock());
+                snapshot.map(|s| {
+                    let (l, it) = s.into_parts();
+                    (l, Box::new(it) as Box<dyn pharos_model::SampleIter>)
+                })
             });
             let level1 = Compaction {
                 level: 1,
@@ -91,7 +82,7 @@ impl Db {
             blocks.extend(new_blocks);
             blocks.sort_by_key(|b| (b.meta().min_time, b.meta().max_time));
         }
-        let removed = self.head.write().finish_cut(boundary, ooo_taken);
+        let removed = self.head.write().finish_cut(boundary, taken.into_inner());
         self.counters
             .head_truncations
             .fetch_add(1, Ordering::Relaxed);

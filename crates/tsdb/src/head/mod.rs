@@ -9,7 +9,7 @@ mod packed_labels;
 mod read;
 pub mod spill;
 mod truncate;
-pub use truncate::CutSnapshot;
+pub use truncate::{CutPlan, OooTaken};
 
 pub use append::AppendMode;
 pub use read::{HeadSeries, HeadSource};

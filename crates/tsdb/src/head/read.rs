@@ -216,27 +216,6 @@ impl Head {
 }
 
 impl HeadSeries {
-    /// The same series restricted to `[mint, maxt]`.
-    pub fn restricted(&self, mint: i64, maxt: i64) -> HeadSeries {
-        HeadSeries {
-            labels: self.labels.clone(),
-            chunks: self
-                .chunks
-                .iter()
-                .filter(|c| c.maxt() >= mint)
-                .cloned()
-                .collect(),
-            ooo: self
-                .ooo
-                .iter()
-                .filter(|s| s.t >= mint && s.t <= maxt)
-                .copied()
-                .collect(),
-            mint,
-            maxt,
-        }
-    }
-
     pub fn into_parts(self) -> (Labels, HeadSampleIter) {
         let mut chunks = self.chunks;
         chunks.reverse();

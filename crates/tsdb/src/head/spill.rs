@@ -84,6 +84,10 @@ impl Spill {
 
     /// Queues a sealed chunk; it becomes readable after [`Spill::write_pending`].
     pub fn push(&mut self, bytes: &[u8], mint: i64, maxt: i64) -> Result<SealedChunk> {
+        // Bounded: a cut seals every open chunk at once.
+        if self.pending.len() >= 1 << 20 {
+            self.write_pending()?;
+        }
         if self.current_len + (self.pending.len() + bytes.len()) as u64 > MAX_SEGMENT_BYTES {
             self.write_pending()?;
             self.new_segment()?;

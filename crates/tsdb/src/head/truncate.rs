@@ -4,21 +4,40 @@
 use super::{Head, HeadSeries, SeriesRef};
 use hashbrown::HashSet;
 
-/// What a cut took from the head, so truncation removes exactly that and nothing that
-/// arrived while the block was being written.
-pub struct CutSnapshot {
+/// The series a cut will write, sorted by labels. Each is snapshotted only when the
+/// block writer reaches it, so a cut never holds a copy of the whole head.
+pub struct CutPlan {
     pub boundary: i64,
-    pub series: Vec<HeadSeries>,
-    pub ooo_taken: Vec<(SeriesRef, Vec<i64>)>,
+    pub refs: Vec<SeriesRef>,
+}
+
+/// Out-of-order samples a cut wrote, so truncation removes exactly those and nothing
+/// that arrived while the block was being written.
+#[derive(Default)]
+pub struct OooTaken(hashbrown::HashMap<SeriesRef, Vec<i64>>);
+
+impl OooTaken {
+    fn into_sorted(self) -> Vec<(SeriesRef, Vec<i64>)> {
+        let mut v: Vec<(SeriesRef, Vec<i64>)> = self
+            .0
+            .into_iter()
+            .map(|(r, mut ts)| {
+                ts.sort_unstable();
+                (r, ts)
+            })
+            .collect();
+        v.sort_unstable_by_key(|(r, _)| *r);
+        v
+    }
 }
 
 impl Head {
     /// Freezes everything before `boundary`: from now on in-order appends must be at or
-    /// after it, and the returned snapshot holds all head data before it, sorted by labels.
-    pub fn begin_cut(&mut self, boundary: i64) -> crate::Result<CutSnapshot> {
+    /// after it. Returns the series holding data before it, sorted by labels.
+    pub fn begin_cut(&mut self, boundary: i64) -> crate::Result<CutPlan> {
         self.min_valid = self.min_valid.max(boundary);
-        // Open chunks that start before the boundary go to the spill file first, so the
-        // snapshot holds references instead of copies of every open chunk.
+        // Open chunks that start before the boundary go to the spill file first, so
+        // snapshots hold references instead of copies of open chunks.
         let Head { series, spill, .. } = self;
         for s in series.iter_mut().flatten() {
             if s.open.first_time().is_some_and(|t| t < boundary) {
@@ -26,32 +45,42 @@ impl Head {
             }
         }
         spill.write_pending()?;
-        let mut series = Vec::new();
-        let mut ooo_taken = Vec::new();
-        let refs: Vec<SeriesRef> = self.live_refs().map(|(r, _)| r).collect();
-        for r in refs {
-            let Some(s) = self.series(r) else { continue };
-            if let Some(o) = &s.ooo {
-                let ts: Vec<i64> = o.iter().filter(|x| x.t < boundary).map(|x| x.t).collect();
-                if !ts.is_empty() {
-                    ooo_taken.push((r, ts));
+        let mut refs: Vec<SeriesRef> = self
+            .live_refs()
+            .filter(|(_, s)| s.min_time().is_some_and(|t| t < boundary))
+            .map(|(r, _)| r)
+            .collect();
+        let sym = |id| self.symbols.get(id);
+        refs.sort_by(|&a, &b| match (self.series(a), self.series(b)) {
+            (Some(a), Some(b)) => {
+                for (x, y) in a.labels.iter().zip(b.labels.iter()) {
+                    let c = sym(x.0).cmp(sym(y.0)).then_with(|| sym(x.1).cmp(sym(y.1)));
+                    if c != std::cmp::Ordering::Equal {
+                        return c;
+                    }
                 }
+                a.labels.len().cmp(&b.labels.len())
             }
-            if let Some(hs) = self.snapshot(s, i64::MIN, boundary - 1) {
-                series.push(hs);
-            }
+            _ => std::cmp::Ordering::Equal,
+        });
+        Ok(CutPlan { boundary, refs })
+    }
+
+    /// The part of series `r` in `[mint, maxt]` (below a cut boundary), recording the
+    /// out-of-order samples it hands over.
+    pub fn cut_series(&self, r: SeriesRef, mint: i64, maxt: i64, taken: &mut OooTaken) -> Option<HeadSeries> {
+        let s = self.series(r)?;
+        if let Some(o) = &s.ooo {
+            let ts = o.iter().filter(|x| x.t >= mint && x.t <= maxt).map(|x| x.t);
+            let list = taken.0.entry(r).or_default();
+            list.extend(ts);
         }
-        series.sort_by(|a, b| a.labels.cmp(&b.labels));
-        Ok(CutSnapshot {
-            boundary,
-            series,
-            ooo_taken,
-        })
+        self.snapshot(s, mint, maxt)
     }
 
     /// Drops the data a finished cut wrote to a block. Returns the number of series removed.
-    pub fn finish_cut(&mut self, boundary: i64, ooo_taken: Vec<(SeriesRef, Vec<i64>)>) -> usize {
-        let mut taken = ooo_taken.into_iter().peekable();
+    pub fn finish_cut(&mut self, boundary: i64, ooo_taken: OooTaken) -> usize {
+        let mut taken = ooo_taken.into_sorted().into_iter().peekable();
         let refs: Vec<SeriesRef> = self.live_refs().map(|(r, _)| r).collect();
         let mut removed = Vec::new();
         for r in refs {
