@@ -454,7 +454,21 @@ fn name_follows(prev: &str, name: &str) -> bool {
 }
 
 fn label_name(raw: &[u8]) -> Option<&str> {
-    str::from_utf8(raw).ok().filter(|n| is_valid_label_name(n))
+    let valid = match raw.split_first() {
+        Some((first, rest)) => {
+            (first.is_ascii_alphabetic() || *first == b'_')
+                && rest.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        }
+        None => false,
+    };
+    if !valid {
+        return None;
+    }
+    // SAFETY: every byte was just checked to be an ASCII letter, digit or underscore,
+    // and ASCII is valid UTF-8. Names are on the hot path; a second scan would cost.
+    let name = unsafe { str::from_utf8_unchecked(raw) };
+    debug_assert!(is_valid_label_name(name));
+    Some(name)
 }
 
 struct Decoder<'a> {

@@ -110,7 +110,7 @@ fn write_into(
     // Labels are interned while streaming: the index needs every series' labels at the
     // end, and strings repeat across series.
     let mut interner = Interner::default();
-    let mut all: Vec<(Box<[(u32, u32)]>, Vec<ChunkMeta>)> = Vec::new();
+    let mut all: Vec<IndexSeries> = Vec::new();
     let mut stats = BlockStats::default();
     let (mut ts, mut vs) = (
         Vec::with_capacity(SAMPLES_PER_CHUNK),
@@ -212,7 +212,11 @@ impl Interner {
 
 type IndexSeries = (Box<[(u32, u32)]>, Vec<ChunkMeta>);
 
-fn encode_index(interner: Interner, series: &[IndexSeries], pages: &[(u64, u32, u32, u32)]) -> Vec<u8> {
+fn encode_index(
+    interner: Interner,
+    series: &[IndexSeries],
+    pages: &[(u64, u32, u32, u32)],
+) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(INDEX_MAGIC);
     out.push(FORMAT_VERSION);

@@ -63,7 +63,10 @@ impl Db {
             // One series at a time under a short read lock: appends go on meanwhile, and
             // memory holds one series' snapshot rather than the whole head's.
             let source = plan.refs.iter().filter_map(|&r| {
-                let snapshot = self.head.read().cut_series(r, w, end - 1, &mut taken.lock());
+                let snapshot = self
+                    .head
+                    .read()
+                    .cut_series(r, w, end - 1, &mut taken.lock());
                 snapshot.map(|s| {
                     let (l, it) = s.into_parts();
                     (l, Box::new(it) as Box<dyn pharos_model::SampleIter>)

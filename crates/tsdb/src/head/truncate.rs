@@ -68,7 +68,13 @@ impl Head {
 
     /// The part of series `r` in `[mint, maxt]` (below a cut boundary), recording the
     /// out-of-order samples it hands over.
-    pub fn cut_series(&self, r: SeriesRef, mint: i64, maxt: i64, taken: &mut OooTaken) -> Option<HeadSeries> {
+    pub fn cut_series(
+        &self,
+        r: SeriesRef,
+        mint: i64,
+        maxt: i64,
+        taken: &mut OooTaken,
+    ) -> Option<HeadSeries> {
         let s = self.series(r)?;
         if let Some(o) = &s.ooo {
             let ts = o.iter().filter(|x| x.t >= mint && x.t <= maxt).map(|x| x.t);

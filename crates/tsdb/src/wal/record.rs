@@ -251,7 +251,10 @@ pub enum StreamFrame {
     /// A valid frame; its payload is in the caller's buffer.
     Record,
     /// Bytes from this offset on are not a valid frame.
-    Corrupt { offset: u64, reason: &'static str },
+    Corrupt {
+        offset: u64,
+        reason: &'static str,
+    },
     End,
 }
 
@@ -271,7 +274,9 @@ impl<R: std::io::Read> FrameStream<R> {
         use std::io::Read;
         let corrupt = |offset, reason| Ok(StreamFrame::Corrupt { offset, reason });
         let mut header = Vec::with_capacity(FRAME_HEADER);
-        (&mut self.r).take(FRAME_HEADER as u64).read_to_end(&mut header)?;
+        (&mut self.r)
+            .take(FRAME_HEADER as u64)
+            .read_to_end(&mut header)?;
         match header.len() {
             0 => return Ok(StreamFrame::End),
             n if n < FRAME_HEADER => return corrupt(self.pos, "torn frame header"),

@@ -50,7 +50,10 @@ pub fn replay(
         let mut payload = Vec::new();
         let mut corrupt_at = None;
         loop {
-            match reader.next_into(&mut payload).map_err(|e| TsdbError::io(&path, e))? {
+            match reader
+                .next_into(&mut payload)
+                .map_err(|e| TsdbError::io(&path, e))?
+            {
                 StreamFrame::Record => match record::decode(&payload) {
                     Ok(rec) => {
                         stats.records += 1;
@@ -82,8 +85,7 @@ pub fn replay(
                     .write(true)
                     .open(&path)
                     .map_err(|e| TsdbError::io(&path, e))?;
-                f.set_len(offset)
-                    .map_err(|e| TsdbError::io(&path, e))?;
+                f.set_len(offset).map_err(|e| TsdbError::io(&path, e))?;
                 f.sync_all().map_err(|e| TsdbError::io(&path, e))?;
             }
         }
@@ -137,7 +139,11 @@ pub fn write_checkpoint(
         let file = std::fs::File::open(path).map_err(|e| TsdbError::io(path, e))?;
         let mut reader = FrameStream::new(std::io::BufReader::with_capacity(1 << 20, file));
         let mut payload = Vec::new();
-        while reader.next_into(&mut payload).map_err(|e| TsdbError::io(path, e))? == StreamFrame::Record {
+        while reader
+            .next_into(&mut payload)
+            .map_err(|e| TsdbError::io(path, e))?
+            == StreamFrame::Record
+        {
             buf.clear();
             match record::decode(&payload) {
                 Ok(Record::Samples(s)) => {
