@@ -230,6 +230,11 @@ impl Db {
         let needs_cut;
         {
             let mut head = self.head.write();
+            // A WAL that could not take the previous batch must take it before this one
+            // touches the head; otherwise refuse, and the sender retries later.
+            if let Some(wal) = self.wal.lock().as_mut() {
+                wal.ensure_healthy()?;
+            }
             for entry in &batch.series {
                 let labels = batch.series_labels(entry);
                 let describe = || format_labels(labels);

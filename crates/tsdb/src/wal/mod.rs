@@ -75,6 +75,9 @@ pub struct Wal {
     fsync: FsyncPolicy,
     pub bytes_written: u64,
     pub fsyncs: u64,
+    /// Records whose write failed (disk full, I/O error), written first once the disk
+    /// takes writes again. Their samples are already in the head.
+    unwritten: Vec<u8>,
 }
 
 impl Wal {
@@ -95,6 +98,7 @@ impl Wal {
             fsync,
             bytes_written: 0,
             fsyncs: 0,
+            unwritten: Vec::new(),
         })
     }
 
@@ -111,18 +115,47 @@ impl Wal {
         Arc::clone(&self.file)
     }
 
+    /// After a failed write, writes the records it left behind. Until this succeeds the
+    /// database refuses new appends, so at most one batch is ever held this way.
+    pub fn ensure_healthy(&mut self) -> Result<()> {
+        if self.unwritten.is_empty() {
+            return Ok(());
+        }
+        // The failed write may have left a torn frame: continue in a fresh segment so
+        // that replay cuts only that segment's tail, never frames written after it.
+        self.index += 1;
+        self.file = Arc::new(create_segment(&self.dir, self.index)?);
+        self.size = 0;
+        let pending = std::mem::take(&mut self.unwritten);
+        let path = self.dir.join(segment_name(self.index));
+        if let Err(e) = (&*self.file).write_all(&pending) {
+            self.unwritten = pending;
+            return Err(TsdbError::io(&path, e));
+        }
+        self.size += pending.len() as u64;
+        self.bytes_written += pending.len() as u64;
+        tracing::info!(
+            segment = self.index,
+            bytes = pending.len(),
+            "WAL writable again; held records written"
+        );
+        Ok(())
+    }
+
     /// Writes framed records. Returns after the OS has them (and after fsync under `Always`).
     pub fn write(&mut self, framed: &[u8]) -> Result<()> {
         if framed.is_empty() {
             return Ok(());
         }
+        self.ensure_healthy()?;
         if self.size > 0 && self.size + framed.len() as u64 > self.max_segment_bytes {
             self.rotate()?;
         }
         let path = self.dir.join(segment_name(self.index));
-        (&*self.file)
-            .write_all(framed)
-            .map_err(|e| TsdbError::io(&path, e))?;
+        if let Err(e) = (&*self.file).write_all(framed) {
+            self.unwritten = framed.to_vec();
+            return Err(TsdbError::io(&path, e));
+        }
         self.size += framed.len() as u64;
         self.bytes_written += framed.len() as u64;
         if self.fsync == FsyncPolicy::Always {

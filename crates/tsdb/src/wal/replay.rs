@@ -237,6 +237,34 @@ mod tests {
     }
 
     #[test]
+    fn failed_write_is_held_and_written_when_the_disk_recovers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("wal");
+        let mut wal = Wal::open(&dir, 1 << 20, FsyncPolicy::Never).unwrap();
+        let mut b = RecordBuf::default();
+        b.samples(&[(1, 1, 1.0)]);
+        wal.write(&b.buf).unwrap();
+        // A handle that refuses writes stands in for a full or failing disk.
+        let seg = dir.join(segment_name(wal.current_segment()));
+        let healthy = std::mem::replace(
+            &mut wal.file,
+            std::sync::Arc::new(std::fs::File::open(&seg).unwrap()),
+        );
+        b.clear();
+        b.samples(&[(1, 2, 2.0)]);
+        assert!(wal.write(&b.buf).is_err());
+        drop(healthy);
+        // The next write first lands the held batch in a fresh segment, then its own.
+        b.clear();
+        b.samples(&[(1, 3, 3.0)]);
+        wal.write(&b.buf).unwrap();
+        drop(wal);
+        let (got, stats) = samples_of(&dir);
+        assert_eq!(got, vec![(1, 1), (1, 2), (1, 3)]);
+        assert_eq!(stats.corruptions, 0);
+    }
+
+    #[test]
     fn corrupt_middle_segment_does_not_stop_later_segments() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("wal");
