@@ -87,15 +87,31 @@ fn load_blocks(blocks_dir: &Path, read_only: bool) -> Result<Vec<Arc<Block>>> {
         }
     }
     // A compaction that crashed after writing its output but before deleting its inputs
-    // leaves blocks that a newer block lists as sources.
-    let replaced: HashSet<String> = blocks
-        .iter()
-        .filter(|b| b.meta().compaction.level > 0)
-        .flat_map(|b| b.meta().compaction.sources.iter().cloned())
-        .collect();
+    // leaves blocks whose level-1 sources another block covers entirely.
+    let sources = |b: &Block| -> HashSet<String> {
+        let c = &b.meta().compaction;
+        if c.sources.is_empty() {
+            std::iter::once(b.meta().ulid.clone()).collect()
+        } else {
+            c.sources.iter().cloned().collect()
+        }
+    };
+    let all_sources: Vec<HashSet<String>> = blocks.iter().map(|b| sources(b)).collect();
+    let is_stale = |i: usize| {
+        all_sources.iter().enumerate().any(|(j, other)| {
+            j != i
+                && all_sources[i].is_subset(other)
+                && (all_sources[i].len() < other.len()
+                    || blocks[j].meta().ulid > blocks[i].meta().ulid)
+        })
+    };
+    let stale_flags: Vec<bool> = (0..blocks.len()).map(is_stale).collect();
     let (stale, live): (Vec<_>, Vec<_>) = blocks
         .into_iter()
-        .partition(|b| replaced.contains(&b.meta().ulid) && b.meta().compaction.sources.len() <= 1);
+        .zip(stale_flags)
+        .partition(|(_, stale)| *stale);
+    let stale: Vec<Arc<Block>> = stale.into_iter().map(|(b, _)| b).collect();
+    let live: Vec<Arc<Block>> = live.into_iter().map(|(b, _)| b).collect();
     for b in stale {
         if !read_only {
             tracing::info!(block = %b.dir().display(), "removing block already merged into a newer one");

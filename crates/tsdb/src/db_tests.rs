@@ -377,3 +377,41 @@ mod model_equivalence {
         }
     }
 }
+
+#[test]
+fn interrupted_compaction_leaves_no_duplicate_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = Db::open(dir.path(), opts()).unwrap();
+        write(&db, &[(UP_A, &[(1000, 1.0)])]);
+        db.flush().unwrap();
+        write(&db, &[(UP_A, &[(2000, 2.0)])]);
+        db.flush().unwrap();
+        db.close().unwrap();
+    }
+    // Merge the two blocks as compaction would, then "crash" before deleting the inputs.
+    let blocks_dir = dir.path().join("blocks");
+    let inputs: Vec<Arc<crate::block::Block>> = std::fs::read_dir(&blocks_dir)
+        .unwrap()
+        .map(|e| Arc::new(crate::block::Block::open(&e.unwrap().path()).unwrap()))
+        .collect();
+    assert_eq!(inputs.len(), 2);
+    crate::compact::merge_blocks(&blocks_dir, &inputs)
+        .unwrap()
+        .unwrap();
+    drop(inputs);
+    assert_eq!(std::fs::read_dir(&blocks_dir).unwrap().count(), 3);
+    let db = Db::open(dir.path(), opts()).unwrap();
+    assert_eq!(
+        db.block_metas().len(),
+        1,
+        "the inputs are recognised and removed"
+    );
+    assert_eq!(db.block_metas()[0].compaction.level, 2);
+    let got = read_all(&db, &[]);
+    assert_eq!(
+        got[0].1,
+        vec![(1000, 1f64.to_bits()), (2000, 2f64.to_bits())]
+    );
+    assert_eq!(std::fs::read_dir(&blocks_dir).unwrap().count(), 1);
+}
