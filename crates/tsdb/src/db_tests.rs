@@ -415,3 +415,33 @@ fn interrupted_compaction_leaves_no_duplicate_blocks() {
     );
     assert_eq!(std::fs::read_dir(&blocks_dir).unwrap().count(), 1);
 }
+
+#[test]
+fn blocks_with_many_series_groups_read_back_every_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), opts()).unwrap();
+    let names: Vec<String> = (0..300).map(|i| format!("{i:03}")).collect();
+    for (i, n) in names.iter().enumerate() {
+        let labels: &[(&str, &str)] = &[("__name__", "m"), ("i", n)];
+        write(&db, &[(labels, &[(1000, i as f64), (2000, -(i as f64))])]);
+    }
+    db.flush().unwrap();
+    let got = read_all(&db, &[]);
+    assert_eq!(got.len(), 300);
+    for (i, (labels, samples)) in got.iter().enumerate() {
+        assert_eq!(labels, &format!("m{{i=\"{i:03}\"}}"));
+        assert_eq!(
+            samples,
+            &vec![
+                (1000, (i as f64).to_bits()),
+                (2000, (-(i as f64)).to_bits())
+            ]
+        );
+    }
+    // Random access into the middle of later groups, and backwards.
+    for i in [299, 130, 5, 257] {
+        let one = read_all(&db, &[Matcher::equal("i", format!("{i:03}"))]);
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].1[0], (1000, (i as f64).to_bits()));
+    }
+}

@@ -15,6 +15,8 @@ pub(crate) const FORMAT_VERSION: u8 = 1;
 pub(crate) const FOOTER_LEN: usize = 6 * 8 + 4 + 4;
 /// Uncompressed bytes gathered before a page is compressed.
 pub(crate) const PAGE_BYTES: usize = 64 << 10;
+/// Series entries per compressed group of the index's series section.
+pub(crate) const SERIES_PER_GROUP: usize = 128;
 /// Samples per chunk in a block; long chunks compress better and blocks are read-mostly.
 pub(crate) const SAMPLES_PER_CHUNK: usize = 1024;
 

@@ -1,6 +1,9 @@
 //! Reading a block through mmap.
 
-use super::{BlockMeta, ChunkMeta, FOOTER_LEN, FORMAT_VERSION, INDEX_MAGIC};
+use super::{BlockMeta, ChunkMeta, FOOTER_LEN, FORMAT_VERSION, INDEX_MAGIC, SERIES_PER_GROUP};
+
+/// Bytes per entry of the series group table: offset u64, compressed and raw length u32.
+const GROUP_ENTRY: usize = 16;
 use crate::chunk::packed;
 use crate::encoding::{Decbuf, DecodeError};
 use crate::index::{union_sorted, PostingsSource};
@@ -37,6 +40,8 @@ pub struct Block {
     /// The most recently decompressed page: series are read in label order, and
     /// neighbours share pages.
     page_cache: Mutex<Option<(u32, Arc<Vec<u8>>)>>,
+    /// The most recently decompressed group of series entries, for the same reason.
+    group_cache: Mutex<Option<(usize, Arc<Vec<u8>>)>>,
 }
 
 fn corrupt(dir: &Path, e: impl std::fmt::Display) -> TsdbError {
@@ -81,7 +86,8 @@ impl Block {
         let [symbols_off, _series_off, series_table_off, postings_off, postings_table_off, pages_off] =
             offs;
         if offs.iter().any(|&o| o > n - FOOTER_LEN)
-            || series_table_off + num_series as usize * 8 > n - FOOTER_LEN
+            || series_table_off + (num_series as usize).div_ceil(SERIES_PER_GROUP) * GROUP_ENTRY
+                > n - FOOTER_LEN
         {
             return Err(corrupt(dir, "index section offsets out of range"));
         }
@@ -145,6 +151,7 @@ impl Block {
             num_series,
             size_bytes,
             page_cache: Mutex::new(None),
+            group_cache: Mutex::new(None),
         })
     }
 
@@ -174,38 +181,77 @@ impl Block {
             .map_err(|_| DecodeError("symbol"))
     }
 
+    fn series_group(&self, g: usize) -> Result<Arc<Vec<u8>>> {
+        if let Some((cached, data)) = &*self.group_cache.lock() {
+            if *cached == g {
+                return Ok(Arc::clone(data));
+            }
+        }
+        let err = |e: DecodeError| corrupt(&self.dir, e);
+        let mut t =
+            Decbuf::at(&self.index, self.series_table_off + g * GROUP_ENTRY).map_err(err)?;
+        let off = t.u64().map_err(err)? as usize;
+        let clen = t.u32().map_err(err)? as usize;
+        let rlen = t.u32().map_err(err)? as usize;
+        let bytes = self
+            .index
+            .get(off..off.saturating_add(clen))
+            .ok_or_else(|| corrupt(&self.dir, "series group beyond the index"))?;
+        let raw = Arc::new(zstd::bulk::decompress(bytes, rlen).map_err(|e| corrupt(&self.dir, e))?);
+        *self.group_cache.lock() = Some((g, Arc::clone(&raw)));
+        Ok(raw)
+    }
+
     /// Labels and chunk references of series number `i`.
     pub fn series(&self, i: u32) -> Result<(Labels, Vec<ChunkMeta>)> {
         let err = |e: DecodeError| corrupt(&self.dir, e);
-        let mut t = Decbuf::at(&self.index, self.series_table_off + i as usize * 8).map_err(err)?;
-        let off = t.u64().map_err(err)? as usize;
-        let mut d = Decbuf::at(&self.index, off).map_err(err)?;
-        let nl = d.len_prefix(2).map_err(err)?;
-        let mut labels = Vec::with_capacity(nl);
-        for _ in 0..nl {
-            let n = self.symbol(d.uvarint().map_err(err)?).map_err(err)?;
-            let v = self.symbol(d.uvarint().map_err(err)?).map_err(err)?;
-            labels.push(Label::new(n, v));
+        if i >= self.num_series {
+            return Err(corrupt(&self.dir, "series number beyond the series table"));
         }
-        let nc = d.len_prefix(5).map_err(err)?;
-        let mut chunks = Vec::with_capacity(nc);
-        let mut prev = 0i64;
+        let group = self.series_group(i as usize / SERIES_PER_GROUP)?;
+        let mut d = Decbuf::new(&group);
+        // Entries within a group are found by walking from its start.
+        for _ in 0..i as usize % SERIES_PER_GROUP {
+            self.decode_series(&mut d, false).map_err(err)?;
+        }
+        let (labels, chunks) = self.decode_series(&mut d, true).map_err(err)?;
+        Ok((Labels::from_sorted(labels), chunks))
+    }
+
+    fn decode_series(
+        &self,
+        d: &mut Decbuf<'_>,
+        keep: bool,
+    ) -> std::result::Result<(Vec<Label>, Vec<ChunkMeta>), DecodeError> {
+        let nl = d.len_prefix(2)?;
+        let mut labels = Vec::with_capacity(if keep { nl } else { 0 });
+        for _ in 0..nl {
+            let (n, v) = (d.uvarint()?, d.uvarint()?);
+            if keep {
+                labels.push(Label::new(self.symbol(n)?, self.symbol(v)?));
+            }
+        }
+        let nc = d.len_prefix(5)?;
+        let mut chunks = Vec::with_capacity(if keep { nc } else { 0 });
+        let mut prev = self.meta.min_time;
         for _ in 0..nc {
-            let mint = prev.wrapping_add(d.varint().map_err(err)?);
-            let maxt = mint.wrapping_add(d.uvarint().map_err(err)? as i64);
-            let page = d.uvarint().map_err(err)? as u32;
-            let offset = d.uvarint().map_err(err)? as u32;
-            let samples = d.uvarint().map_err(err)? as u32;
-            chunks.push(ChunkMeta {
-                mint,
-                maxt,
-                page,
-                offset,
-                samples,
-            });
+            let mint = prev.wrapping_add(d.varint()?);
+            let maxt = mint.wrapping_add(d.uvarint()? as i64);
+            let page = d.uvarint()? as u32;
+            let offset = d.uvarint()? as u32;
+            let samples = d.uvarint()? as u32;
+            if keep {
+                chunks.push(ChunkMeta {
+                    mint,
+                    maxt,
+                    page,
+                    offset,
+                    samples,
+                });
+            }
             prev = maxt;
         }
-        Ok((Labels::from_sorted(labels), chunks))
+        Ok((labels, chunks))
     }
 
     fn postings_at(&self, off: u64) -> std::result::Result<Vec<u32>, DecodeError> {

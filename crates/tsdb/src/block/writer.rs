@@ -2,7 +2,7 @@
 
 use super::{
     BlockMeta, BlockStats, ChunkMeta, Compaction, FOOTER_LEN, FORMAT_VERSION, INDEX_MAGIC,
-    PAGE_BYTES, SAMPLES_PER_CHUNK,
+    PAGE_BYTES, SAMPLES_PER_CHUNK, SERIES_PER_GROUP,
 };
 use crate::chunk::packed;
 use crate::encoding::{put_str, put_uvarint, put_varint};
@@ -168,7 +168,7 @@ fn write_into(
         .get_ref()
         .sync_all()
         .map_err(|e| TsdbError::io(&chunks_path, e))?;
-    let index = encode_index(interner, &all, &chunks.pages);
+    let index = encode_index(interner, &all, &chunks.pages, min_time)?;
     let index_path = dir.join("index");
     write_synced(&index_path, &index)?;
     let meta = BlockMeta {
@@ -216,7 +216,8 @@ fn encode_index(
     interner: Interner,
     series: &[IndexSeries],
     pages: &[(u64, u32, u32, u32)],
-) -> Vec<u8> {
+    min_time: i64,
+) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     out.extend_from_slice(INDEX_MAGIC);
     out.push(FORMAT_VERSION);
@@ -236,33 +237,49 @@ fn encode_index(
         put_str(&mut out, &strings[id as usize]);
     }
 
+    // Series entries go in zstd-compressed groups: neighbours in label order share most
+    // labels, so a group compresses to a fraction of its size, and reading one series
+    // decompresses only its group.
     let series_off = out.len() as u64;
-    let mut series_offsets = Vec::with_capacity(series.len());
+    let mut groups: Vec<(u64, u32, u32)> = Vec::with_capacity(series.len() / SERIES_PER_GROUP + 1);
+    let mut group = Vec::new();
     // Keyed by sorted symbol ids, whose order is the strings' order.
     let mut postings: BTreeMap<(u64, u64), Vec<u32>> = BTreeMap::new();
     for (i, (labels, chunks)) in series.iter().enumerate() {
-        series_offsets.push(out.len() as u64);
-        put_uvarint(&mut out, labels.len() as u64);
+        put_uvarint(&mut group, labels.len() as u64);
         for &(n, v) in labels.iter() {
             let (n, v) = (sorted_id[n as usize], sorted_id[v as usize]);
-            put_uvarint(&mut out, n);
-            put_uvarint(&mut out, v);
+            put_uvarint(&mut group, n);
+            put_uvarint(&mut group, v);
             postings.entry((n, v)).or_default().push(i as u32);
         }
-        put_uvarint(&mut out, chunks.len() as u64);
-        let mut prev = 0i64;
+        put_uvarint(&mut group, chunks.len() as u64);
+        let mut prev = min_time;
         for c in chunks {
-            put_varint(&mut out, c.mint.wrapping_sub(prev));
-            put_uvarint(&mut out, c.maxt.wrapping_sub(c.mint) as u64);
-            put_uvarint(&mut out, u64::from(c.page));
-            put_uvarint(&mut out, u64::from(c.offset));
-            put_uvarint(&mut out, u64::from(c.samples));
+            put_varint(&mut group, c.mint.wrapping_sub(prev));
+            put_uvarint(&mut group, c.maxt.wrapping_sub(c.mint) as u64);
+            put_uvarint(&mut group, u64::from(c.page));
+            put_uvarint(&mut group, u64::from(c.offset));
+            put_uvarint(&mut group, u64::from(c.samples));
             prev = c.maxt;
+        }
+        if (i + 1) % SERIES_PER_GROUP == 0 || i + 1 == series.len() {
+            let compressed =
+                zstd::bulk::compress(&group, 3).map_err(|e| TsdbError::io("block index", e))?;
+            groups.push((
+                out.len() as u64,
+                compressed.len() as u32,
+                group.len() as u32,
+            ));
+            out.extend_from_slice(&compressed);
+            group.clear();
         }
     }
     let series_table_off = out.len() as u64;
-    for off in &series_offsets {
+    for &(off, clen, rlen) in &groups {
         out.extend_from_slice(&off.to_le_bytes());
+        out.extend_from_slice(&clen.to_le_bytes());
+        out.extend_from_slice(&rlen.to_le_bytes());
     }
 
     let postings_off = out.len() as u64;
@@ -311,5 +328,5 @@ fn encode_index(
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     debug_assert!(out.len() >= FOOTER_LEN);
-    out
+    Ok(out)
 }
