@@ -445,3 +445,47 @@ fn blocks_with_many_series_groups_read_back_every_series() {
         assert_eq!(one[0].1[0], (1000, (i as f64).to_bits()));
     }
 }
+
+#[test]
+fn retention_by_size_deletes_oldest_blocks_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let span = 10_000;
+    let mut options = Options {
+        block_span_ms: span,
+        // Keeps compaction from merging the blocks (its largest range is a tenth of this).
+        retention_ms: 10 * span,
+        ..opts()
+    };
+    let db = Db::open(dir.path(), options.clone()).unwrap();
+    for b in 0..4 {
+        let samples: Vec<(i64, f64)> = (0..10)
+            .map(|i| (b * span + i * 1000, (b * 100 + i) as f64))
+            .collect();
+        write(&db, &[(UP_A, &samples)]);
+        db.flush().unwrap();
+    }
+    let metas = db.block_metas();
+    assert_eq!(metas.len(), 4);
+    db.close().unwrap();
+    drop(db);
+    // Room for about two blocks.
+    let one_block: u64 = std::fs::read_dir(dir.path().join("blocks"))
+        .unwrap()
+        .map(|e| {
+            std::fs::read_dir(e.unwrap().path())
+                .unwrap()
+                .map(|f| f.unwrap().metadata().unwrap().len())
+                .sum::<u64>()
+        })
+        .max()
+        .unwrap();
+    options.retention_bytes = one_block * 2 + one_block / 2;
+    let db = Db::open(dir.path(), options).unwrap();
+    db.compact().unwrap();
+    let left = db.block_metas();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert_eq!(left[0].min_time, 2 * span);
+    assert_eq!(db.stats().retention_deletions_size_total, 2);
+    let ts: Vec<i64> = read_all(&db, &[])[0].1.iter().map(|x| x.0).collect();
+    assert_eq!(ts.first(), Some(&(2 * span)));
+}
