@@ -17,6 +17,9 @@ pub struct EngineOptions {
     pub max_concurrent: usize,
     /// Step of a subquery written without one (`x[5m:]`): the global evaluation interval.
     pub default_subquery_step_ms: i64,
+    /// Remove `__name__` only when a result leaves the engine, so functions like
+    /// `label_replace` can still see it (Prometheus's `promql-delayed-name-removal`).
+    pub delayed_name_removal: bool,
 }
 
 impl Default for EngineOptions {
@@ -27,6 +30,7 @@ impl Default for EngineOptions {
             timeout: Duration::from_secs(120),
             max_concurrent: 20,
             default_subquery_step_ms: 60_000,
+            delayed_name_removal: false,
         }
     }
 }
