@@ -370,6 +370,7 @@ pub fn format_query(query: &str) -> Result<String, QueryError> {
         end: 0,
         step: 0,
     };
+    register_holt_winters();
     // Prefer the query as written; only syntax the parser lacks needs resolving first.
     let raw = std::panic::catch_unwind(|| promql_parser::parser::parse(query));
     let expr = match raw {

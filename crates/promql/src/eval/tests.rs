@@ -389,7 +389,15 @@ fn hostile_queries_fail_cleanly() {
         "day_of_week(vector(1e300))",
     ] {
         let _ = engine().instant_query(&s, q, 600_000, &QueryOptions::default(), &Cancel::new());
-        let _ = engine().range_query(&s, q, 0, 600_000, 60_000, &QueryOptions::default(), &Cancel::new());
+        let _ = engine().range_query(
+            &s,
+            q,
+            0,
+            600_000,
+            60_000,
+            &QueryOptions::default(),
+            &Cancel::new(),
+        );
     }
 }
 
@@ -412,7 +420,13 @@ fn concurrency_limit_and_timeout() {
     let slow = Arc::new(SlowStore(counters(), std::time::Duration::from_millis(400)));
     let (e2, slow2) = (e.clone(), slow.clone());
     let running = std::thread::spawn(move || {
-        e2.instant_query(slow2.as_ref(), "http_requests_total", 0, &QueryOptions::default(), &Cancel::new())
+        e2.instant_query(
+            slow2.as_ref(),
+            "http_requests_total",
+            0,
+            &QueryOptions::default(),
+            &Cancel::new(),
+        )
     });
     std::thread::sleep(std::time::Duration::from_millis(100));
     let quick = QueryOptions {
@@ -420,67 +434,31 @@ fn concurrency_limit_and_timeout() {
         ..QueryOptions::default()
     };
     let err = e
-        .instant_query(&counters(), "http_requests_total", 0, &quick, &Cancel::new())
+        .instant_query(
+            &counters(),
+            "http_requests_total",
+            0,
+            &quick,
+            &Cancel::new(),
+        )
         .unwrap_err();
     assert_eq!(err, QueryError::Timeout("query queue".into()));
     assert!(running.join().unwrap().is_ok());
     // A query slower than its timeout fails once it notices.
     let err = e
-        .instant_query(slow.as_ref(), "http_requests_total", 0, &quick, &Cancel::new())
+        .instant_query(
+            slow.as_ref(),
+            "http_requests_total",
+            0,
+            &quick,
+            &Cancel::new(),
+        )
         .unwrap_err();
     assert_eq!(err.to_string(), "query timed out in expression evaluation");
 }
 
 #[test]
-fn scratch_compliance_queries() {
-    let Ok(data) = std::fs::read_to_string("/tmp/diff/data.txt") else {
-        return;
-    };
-    let mut map: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
-    for line in data.lines() {
-        let (l, pts) = line.split_once('\t').unwrap();
-        let l = l.trim_matches(|c| c == '{' || c == '}');
-        let mut pairs = Vec::new();
-        for kv in l.split(", ") {
-            let (k, v) = kv.split_once(": ").unwrap();
-            pairs.push((k.trim_matches('"').to_string(), v.trim_matches('"').to_string()));
-        }
-        let samples = pts
-            .split(' ')
-            .map(|p| {
-                let (t, v) = p.split_once(':').unwrap();
-                Sample { t: t.parse().unwrap(), v: v.parse().unwrap() }
-            })
-            .collect();
-        map.insert(Labels::from_pairs(pairs), samples);
-    }
-    let s = MemStore { series: Arc::new(map) };
-    let text = std::fs::read_to_string("/work/shared/conformance/promql-compliance-tester/expanded-queries.tsv").unwrap();
-    let e = Engine::new(EngineOptions::default());
-    let mut out = String::from("[");
-    for (n, line) in text.lines().filter(|l| !l.starts_with('#')).skip(1).enumerate() {
-        let q = line.split('\t').next().unwrap();
-        let r = e.range_query(&s, q, 5_400_000, 6_000_000, 10_000, &QueryOptions::default(), &Cancel::new());
-        if n > 0 {
-            out.push(',');
-        }
-        let qj = format!("{q:?}");
-        match r {
-            Err(err) => out.push_str(&format!("{{\"query\":{qj},\"error\":{:?}}}", err.to_string())),
-            Ok(res) => {
-                let Value::Matrix(m) = res.value else { panic!() };
-                let series: Vec<String> = m
-                    .iter()
-                    .map(|rs| {
-                        let labels: Vec<String> = rs.labels.iter().map(|l| format!("{:?}:{:?}", l.name, l.value)).collect();
-                        let points: Vec<String> = rs.points.iter().map(|p| format!("[{},\"{}\"]", p.t as f64 / 1000.0, crate::promqltest::compare::fmt_float(p.v))).collect();
-                        format!("{{\"metric\":{{{}}},\"values\":[{}]}}", labels.join(","), points.join(","))
-                    })
-                    .collect();
-                out.push_str(&format!("{{\"query\":{qj},\"result\":[{}]}}", series.join(",")));
-            }
-        }
-    }
-    out.push(']');
-    std::fs::write("/tmp/diff/pharos.json", out).unwrap();
+fn engine_is_shareable() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Engine>();
 }
