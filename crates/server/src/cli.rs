@@ -1,4 +1,5 @@
-//! Command-line interface: `pharos serve`, `pharos check config`, `pharos tsdb analyze|dump`.
+//! Command-line interface: `pharos serve`, `pharos check config`, `pharos tsdb analyze|dump`,
+//! `pharos query instant|range`.
 
 use crate::tsdb_cmd::selector::{parse_selector, SelectorError};
 use crate::tsdb_cmd::time_arg::{parse_time, TimeError, TIME_HELP};
@@ -27,6 +28,74 @@ pub enum Command {
     /// Inspect a data directory offline (stop the server first).
     #[command(subcommand)]
     Tsdb(TsdbCommand),
+    /// Evaluate PromQL on a running server and print the result.
+    #[command(subcommand)]
+    Query(QueryCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueryCommand {
+    /// Evaluate an expression at one instant.
+    Instant(InstantQueryArgs),
+    /// Evaluate an expression at every step of a time range.
+    Range(RangeQueryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServerArg {
+    /// Base URL of the Pharos (or Prometheus) server.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:9700")]
+    pub server: String,
+}
+
+/// Times on the query command line are read as the HTTP API reads them.
+const QUERY_TIME_HELP: &str = "RFC 3339 (2023-11-14T22:13:20Z) or Unix seconds (1700000000.5)";
+
+#[derive(Debug, Args)]
+pub struct InstantQueryArgs {
+    #[command(flatten)]
+    pub server: ServerArg,
+    /// Evaluation time; default: the server's current time.
+    #[arg(long, value_name = "TIME", value_parser = api_time, long_help = query_time_help("Evaluation time; default: the server's current time."))]
+    pub time: Option<i64>,
+    /// PromQL expression.
+    #[arg(value_name = "EXPR")]
+    pub expr: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RangeQueryArgs {
+    #[command(flatten)]
+    pub server: ServerArg,
+    /// Start of the range; default: five minutes before the end.
+    #[arg(long, value_name = "TIME", value_parser = api_time, long_help = query_time_help("Start of the range; default: five minutes before the end."))]
+    pub start: Option<i64>,
+    /// End of the range; default: now.
+    #[arg(long, value_name = "TIME", value_parser = api_time, long_help = query_time_help("End of the range; default: now."))]
+    pub end: Option<i64>,
+    /// Resolution step such as 15s, 1m or 0.5 (seconds); default: about 250 points.
+    #[arg(long, value_name = "DURATION", value_parser = api_step)]
+    pub step: Option<i64>,
+    /// PromQL expression.
+    #[arg(value_name = "EXPR")]
+    pub expr: String,
+}
+
+fn query_time_help(first: &str) -> String {
+    format!("{first}\nAccepted forms: {QUERY_TIME_HELP}.")
+}
+
+fn api_time(s: &str) -> Result<i64, String> {
+    crate::http::params::parse_time(s).map_err(|e| format!("{e}; expected {QUERY_TIME_HELP}"))
+}
+
+/// A step in milliseconds, at least 1ms.
+fn api_step(s: &str) -> Result<i64, String> {
+    let ns = crate::http::params::parse_duration_ns(s)?;
+    match ns / 1_000_000 {
+        ms if ms > 0 => Ok(ms),
+        _ => Err(format!("step {s:?} must be at least 1ms")),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -150,6 +219,60 @@ mod tests {
         assert_eq!(d.min_time, Some(1_700_000_000_500));
         assert_eq!(d.max_time, Some(1_700_000_000_000));
         assert_eq!(d.matchers.len(), 2);
+    }
+
+    #[test]
+    fn query_flags() {
+        let cli = Cli::try_parse_from([
+            "pharos",
+            "query",
+            "instant",
+            "--time",
+            "1700000000.5",
+            "sum(up)",
+        ])
+        .unwrap();
+        let Command::Query(QueryCommand::Instant(a)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(a.time, Some(1_700_000_000_500));
+        assert_eq!(a.server.server, "http://127.0.0.1:9700");
+        assert_eq!(a.expr, "sum(up)");
+
+        let cli = Cli::try_parse_from([
+            "pharos",
+            "query",
+            "range",
+            "--server",
+            "http://h:1",
+            "--start",
+            "2023-11-14T22:13:20Z",
+            "--end",
+            "1700000600",
+            "--step",
+            "1m",
+            "up",
+        ])
+        .unwrap();
+        let Command::Query(QueryCommand::Range(r)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(
+            (r.start, r.end, r.step),
+            (
+                Some(1_700_000_000_000),
+                Some(1_700_000_600_000),
+                Some(60_000)
+            )
+        );
+        assert_eq!(r.server.server, "http://h:1");
+
+        let e = Cli::try_parse_from(["pharos", "query", "instant", "--time", "soon", "up"])
+            .unwrap_err();
+        assert!(e.to_string().contains("cannot parse \"soon\""), "{e}");
+        let e = Cli::try_parse_from(["pharos", "query", "range", "--step", "0", "up"]).unwrap_err();
+        assert!(e.to_string().contains("at least 1ms"), "{e}");
+        assert!(Cli::try_parse_from(["pharos", "query", "instant"]).is_err());
     }
 
     #[test]

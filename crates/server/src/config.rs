@@ -12,6 +12,7 @@ mod validate;
 pub use load::{load_file, parse, ConfigError, ConfigErrors, LoadError};
 pub use units::{ByteSize, PromDuration};
 
+use pharos_promql::EngineOptions;
 use pharos_tsdb::{FsyncPolicy, Limits, Options};
 use serde::{Deserialize, Deserializer};
 
@@ -31,6 +32,34 @@ pub struct Config {
     pub storage: StorageConfig,
     #[serde(deserialize_with = "null_as_default")]
     pub server: ServerConfig,
+    #[serde(deserialize_with = "null_as_default")]
+    pub query: QueryConfig,
+}
+
+/// PromQL evaluation limits, the counterparts of Prometheus's `--query.*` flags.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueryConfig {
+    /// How far back an instant selector looks for a sample.
+    pub lookback_delta: PromDuration,
+    /// Samples one query may hold in memory at once.
+    pub max_samples: usize,
+    /// Longest evaluation; a request's `timeout` parameter can only shorten it.
+    pub timeout: PromDuration,
+    /// Queries evaluated at once; more wait for a slot within their timeout.
+    pub max_concurrency: usize,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        let o = EngineOptions::default();
+        QueryConfig {
+            lookback_delta: ms_duration(o.lookback_delta_ms),
+            max_samples: o.max_samples,
+            timeout: PromDuration::from_millis(o.timeout.as_millis() as u64),
+            max_concurrency: o.max_concurrent,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -168,6 +197,18 @@ impl ServerConfig {
 }
 
 impl Config {
+    /// The query engine options this configuration asks for.
+    pub fn engine_options(&self) -> EngineOptions {
+        let q = &self.query;
+        EngineOptions {
+            lookback_delta_ms: q.lookback_delta.as_millis_i64(),
+            max_samples: q.max_samples,
+            timeout: q.timeout.to_std(),
+            max_concurrent: q.max_concurrency,
+            ..EngineOptions::default()
+        }
+    }
+
     /// The storage options this configuration asks for.
     pub fn tsdb_options(&self) -> Options {
         let t = &self.storage.tsdb;
@@ -212,6 +253,28 @@ mod tests {
         assert_eq!(o.wal_segment_bytes, d.wal_segment_bytes);
         assert_eq!(o.fsync, d.fsync);
         assert_eq!(o.limits, d.limits);
+        let e = Config::default().engine_options();
+        let de = EngineOptions::default();
+        assert_eq!(e.lookback_delta_ms, de.lookback_delta_ms);
+        assert_eq!(e.max_samples, de.max_samples);
+        assert_eq!(e.timeout, de.timeout);
+        assert_eq!(e.max_concurrent, de.max_concurrent);
+    }
+
+    #[test]
+    fn query_section_maps_to_engine_options() {
+        let c = parse(
+            "p.yml",
+            "query:\n  lookback_delta: 1m\n  max_samples: 1000\n  timeout: 30s\n  max_concurrency: 4\n",
+        )
+        .unwrap();
+        let e = c.engine_options();
+        assert_eq!(e.lookback_delta_ms, 60_000);
+        assert_eq!(e.max_samples, 1000);
+        assert_eq!(e.timeout, std::time::Duration::from_secs(30));
+        assert_eq!(e.max_concurrent, 4);
+        assert_eq!(QueryConfig::default().timeout.to_string(), "2m");
+        assert_eq!(QueryConfig::default().lookback_delta.to_string(), "5m");
     }
 
     #[test]
@@ -260,7 +323,7 @@ server:
         assert_eq!(parse("p.yml", "").unwrap(), Config::default());
         assert_eq!(parse("p.yml", "# nothing\n").unwrap(), Config::default());
         assert_eq!(
-            parse("p.yml", "storage:\n  tsdb:\nserver:\n").unwrap(),
+            parse("p.yml", "storage:\n  tsdb:\nserver:\nquery:\n").unwrap(),
             Config::default()
         );
     }

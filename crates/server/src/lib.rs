@@ -16,24 +16,29 @@
 //! | [`self_metrics`] | `/metrics` rendering: process, storage and HTTP metrics |
 //! | [`serve`] | `pharos serve`: bind, open storage, serve, graceful shutdown |
 //! | [`tsdb_cmd`] | `pharos tsdb analyze|dump`, series selectors, time arguments |
+//! | [`query_cmd`] | `pharos query instant|range` against a server's HTTP API |
 //! | [`float_fmt`] | sample values as text that parses back exactly |
 //!
 //! Write path: `POST /api/v1/write` → concurrency permit → body (size limit) → blocking
 //! thread: snappy → protobuf decode → `Db::append` → status from the append outcome.
 //!
-//! Read path (offline for now): `pharos tsdb dump` → `Db::open_read_only` → querier →
-//! series in label order → one line per sample.
+//! Read path: `GET|POST /api/v1/query…` → parameters checked as Prometheus checks them →
+//! blocking thread: `pharos_promql::Engine` over the `Db`'s querier → Prometheus JSON.
+//! Offline: `pharos tsdb dump` → `Db::open_read_only` → querier → series in label order →
+//! one line per sample.
 
 pub mod cli;
 pub mod config;
 pub mod float_fmt;
 pub mod http;
+pub mod query_cmd;
 pub mod self_metrics;
 pub mod serve;
 pub mod tsdb_cmd;
 
 use clap::Parser;
-use cli::{CheckCommand, Cli, Command, TsdbCommand};
+use cli::{CheckCommand, Cli, Command, QueryCommand, TsdbCommand};
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -68,10 +73,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Some(path) => config::load_file(path)?,
                 None => config::Config::default(),
             };
+            let flags = serve_flags(&args);
             serve::run(serve::ServeOptions {
                 config,
                 data_dir: args.data_dir,
                 listen: args.listen,
+                flags,
             })?;
             Ok(ExitCode::SUCCESS)
         }
@@ -97,7 +104,48 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Query(cmd) => {
+            let (server, req) = match cmd {
+                QueryCommand::Instant(a) => (
+                    a.server.server,
+                    query_cmd::QueryRequest::Instant {
+                        expr: a.expr,
+                        time: a.time,
+                    },
+                ),
+                QueryCommand::Range(a) => (
+                    a.server.server,
+                    query_cmd::range_request(
+                        a.expr,
+                        a.start,
+                        a.end,
+                        a.step,
+                        http::params::now_ms(),
+                    )
+                    .map_err(anyhow::Error::msg)?,
+                ),
+            };
+            let stdout = std::io::stdout();
+            let stderr = std::io::stderr();
+            query_cmd::run(&server, &req, &mut stdout.lock(), &mut stderr.lock())
+        }
     }
+}
+
+/// The effective command line of `pharos serve`, as `/api/v1/status/flags` shows it.
+fn serve_flags(args: &cli::ServeArgs) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (
+            "config".to_owned(),
+            args.config
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        ),
+        ("data-dir".to_owned(), args.data_dir.display().to_string()),
+        ("listen".to_owned(), args.listen.clone()),
+        ("log-level".to_owned(), args.log.log_level.clone()),
+    ])
 }
 
 fn check_config(files: &[std::path::PathBuf]) -> ExitCode {

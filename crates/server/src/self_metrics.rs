@@ -58,6 +58,17 @@ pub struct WriteMetrics {
     pub histograms_dropped: AtomicU64,
 }
 
+/// Counters of the PromQL query API.
+#[derive(Default)]
+pub struct QueryMetrics {
+    /// Evaluations running or waiting for an engine slot.
+    pub inflight: AtomicU64,
+    pub samples_loaded: AtomicU64,
+    pub timeouts: AtomicU64,
+    /// Evaluations stopped because the client went away.
+    pub canceled: AtomicU64,
+}
+
 /// What `/metrics` shows about the remote_write concurrency limit.
 pub struct Inflight {
     pub in_use: usize,
@@ -71,6 +82,7 @@ pub struct Snapshot<'a> {
     pub http: &'a HttpMetrics,
     pub write: &'a WriteMetrics,
     pub inflight: Inflight,
+    pub query: &'a QueryMetrics,
 }
 
 struct Text(String);
@@ -131,6 +143,7 @@ pub fn render(s: &Snapshot<'_>) -> String {
         render_db(&mut t, db);
     }
     render_write(&mut t, s);
+    render_query(&mut t, s.query);
     render_http(&mut t, s.http);
     t.0
 }
@@ -173,6 +186,34 @@ fn render_write(t: &mut Text, s: &Snapshot<'_>) {
         "counter",
         "Native histogram series received over remote_write and dropped (not supported yet).",
         load(&w.histograms_dropped),
+    );
+}
+
+fn render_query(t: &mut Text, q: &QueryMetrics) {
+    let load = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64;
+    t.single(
+        "pharos_query_inflight",
+        "gauge",
+        "PromQL evaluations of the HTTP API running or waiting for a slot (query.max_concurrency).",
+        load(&q.inflight),
+    );
+    t.single(
+        "pharos_query_samples_loaded_total",
+        "counter",
+        "Samples loaded from storage by PromQL evaluations of the HTTP API.",
+        load(&q.samples_loaded),
+    );
+    t.single(
+        "pharos_query_timeouts_total",
+        "counter",
+        "PromQL evaluations stopped by their timeout (query.timeout or the request's timeout).",
+        load(&q.timeouts),
+    );
+    t.single(
+        "pharos_query_canceled_total",
+        "counter",
+        "PromQL evaluations stopped because the client went away.",
+        load(&q.canceled),
     );
 }
 
@@ -539,12 +580,15 @@ mod tests {
         http.observe("/api/v1/write", 400, Duration::from_millis(70));
         let write = WriteMetrics::default();
         write.throttled.fetch_add(2, Ordering::Relaxed);
+        let query = QueryMetrics::default();
+        query.timeouts.fetch_add(3, Ordering::Relaxed);
         render(&Snapshot {
             db,
             ready: db.is_some(),
             http: &http,
             write: &write,
             inflight: Inflight { in_use: 1, max: 4 },
+            query: &query,
         })
     }
 
@@ -575,6 +619,8 @@ mod tests {
             "pharos_http_request_duration_seconds_bucket{handler=\"/api/v1/write\",code=\"400\",le=\"+Inf\"} 1\n",
             "pharos_http_request_duration_seconds_count{handler=\"/api/v1/write\",code=\"204\"} 1\n",
             "pharos_remote_write_requests_throttled_total 2\n",
+            "pharos_query_timeouts_total 3\n",
+            "pharos_query_inflight 0\n",
             "pharos_ready 1\n",
         ] {
             assert!(text.contains(want), "missing {want:?} in\n{text}");

@@ -3,10 +3,13 @@
 //! SIGINT, then stops accepting, lets in-flight requests finish and closes the storage.
 
 use crate::config::Config;
-use crate::http::{self, AppState, HttpSettings};
+use crate::http::query_api::QuerySettings;
+use crate::http::status_api::StatusInfo;
+use crate::http::{self, ApiContext, AppState, HttpSettings};
 use anyhow::Context as _;
 use pharos_ingest::remote_write::DEFAULT_MAX_DECOMPRESSED_BYTES;
 use pharos_tsdb::Db;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,16 +20,54 @@ use tokio::sync::watch;
 /// is closed under them (their appends then fail and senders retry elsewhere).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
+/// Stack of runtime and blocking-pool threads. Query parsing and evaluation recurse along
+/// the expression (bounded by the API's and engine's limits); a main thread's 8 MiB
+/// instead of tokio's 2 MiB leaves a margin, and is only address space until used.
+const WORKER_STACK_BYTES: usize = 8 << 20;
+
 pub struct ServeOptions {
     pub config: Config,
     pub data_dir: PathBuf,
     pub listen: String,
+    /// The command line as `/api/v1/status/flags` reports it.
+    pub flags: BTreeMap<String, String>,
+}
+
+/// Retention as Prometheus's runtime info words it: `15d`, `10GiB`, or `15d or 10GiB`.
+fn retention_text(config: &Config) -> String {
+    let t = &config.storage.tsdb;
+    let mut parts = Vec::new();
+    if !t.retention.is_zero() {
+        parts.push(t.retention.to_string());
+    }
+    if t.retention_size.0 != 0 {
+        parts.push(t.retention_size.to_string());
+    }
+    parts.join(" or ")
+}
+
+fn api_context(opts: &ServeOptions) -> ApiContext {
+    let engine_opts = opts.config.engine_options();
+    let now = http::params::now_ms();
+    ApiContext {
+        query: QuerySettings {
+            timeout: engine_opts.timeout,
+        },
+        engine: Arc::new(pharos_promql::Engine::new(engine_opts)),
+        status: StatusInfo {
+            start_time_ms: now,
+            config_time_ms: now,
+            flags: opts.flags.clone(),
+            storage_retention: retention_text(&opts.config),
+        },
+    }
 }
 
 pub fn run(opts: ServeOptions) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("pharos-worker")
+        .thread_stack_size(WORKER_STACK_BYTES)
         .build()
         .context("starting the async runtime")?;
     rt.block_on(serve(opts))
@@ -64,7 +105,7 @@ async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         max_inflight_writes: server_cfg.inflight_writes(),
         write_timeout: server_cfg.write_timeout.to_std(),
     };
-    let state = AppState::new(settings);
+    let state = AppState::new(settings, api_context(&opts));
     let listener = tokio::net::TcpListener::bind(&opts.listen)
         .await
         .with_context(|| format!("cannot listen on {}", opts.listen))?;
@@ -136,4 +177,19 @@ async fn close(db: Arc<Db>) -> anyhow::Result<()> {
         .await
         .context("storage close task failed")?
         .context("closing storage")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retention_is_worded_as_prometheus_does() {
+        let mut c = Config::default();
+        assert_eq!(retention_text(&c), "15d");
+        c.storage.tsdb.retention_size = crate::config::ByteSize(10 << 30);
+        assert_eq!(retention_text(&c), "15d or 10GiB");
+        c.storage.tsdb.retention = crate::config::PromDuration::ZERO;
+        assert_eq!(retention_text(&c), "10GiB");
+    }
 }

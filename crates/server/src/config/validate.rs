@@ -99,6 +99,21 @@ pub(crate) fn validate(c: &Config) -> Vec<(String, String)> {
     if s.write_timeout.is_zero() {
         err("server.write_timeout", "must be greater than 0".into());
     }
+
+    let q = &c.query;
+    for (name, d) in [("lookback_delta", q.lookback_delta), ("timeout", q.timeout)] {
+        if d.is_zero() {
+            err(&format!("query.{name}"), "must be greater than 0".into());
+        }
+    }
+    for (name, v) in [
+        ("max_samples", q.max_samples),
+        ("max_concurrency", q.max_concurrency),
+    ] {
+        if v == 0 {
+            err(&format!("query.{name}"), "must be at least 1".into());
+        }
+    }
     errs
 }
 
@@ -154,6 +169,43 @@ server:
         for (got, want) in errs.iter().zip(want) {
             assert!(got.starts_with(want), "got {got:?}, want prefix {want:?}");
         }
+    }
+
+    #[test]
+    fn query_section_is_checked() {
+        let text = "\
+query:
+  lookback_delta: 0s
+  max_samples: 0
+  timeout: 0s
+  max_concurrency: 0
+";
+        let errs: Vec<String> = parse("pharos.yml", text)
+            .unwrap_err()
+            .0
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            errs,
+            vec![
+                "pharos.yml:2:3: query.lookback_delta: must be greater than 0",
+                "pharos.yml:4:3: query.timeout: must be greater than 0",
+                "pharos.yml:3:3: query.max_samples: must be at least 1",
+                "pharos.yml:5:3: query.max_concurrency: must be at least 1",
+            ]
+        );
+        let errs = parse("p.yml", "query:\n  timeout: 2x\n  bogus: 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            errs.contains("p.yml:2:12: query.timeout: invalid duration \"2x\""),
+            "{errs}"
+        );
+        assert!(
+            errs.contains("p.yml:3:3: query.bogus: unknown field `bogus`"),
+            "{errs}"
+        );
     }
 
     #[test]

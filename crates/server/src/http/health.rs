@@ -37,6 +37,7 @@ pub async fn metrics(State(st): State<Arc<AppState>>) -> Response {
             in_use: max.saturating_sub(st.write_permits.available_permits()),
             max,
         },
+        query: &st.query_metrics,
     });
     (
         [(

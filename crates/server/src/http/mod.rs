@@ -6,20 +6,35 @@
 //! | [`health`] | `/-/healthy`, `/-/ready`, `/metrics` |
 //! | [`write`] | `POST /api/v1/write` (remote_write v1) |
 //! | [`admin`] | `POST /api/v1/admin/tsdb/flush` |
+//! | [`query_api`] | `/api/v1/query`, `query_range`, `format_query`, `query_exemplars` |
+//! | [`series_api`] | `/api/v1/series`, `labels`, `label/<name>/values`, `metadata` |
+//! | [`status_api`] | `/api/v1/status/buildinfo`, `runtimeinfo`, `flags`, `tsdb` |
+//! | [`params`], [`api_json`] | Prometheus API parameters and JSON answers |
+//!
+//! Read path: request → [`params`] (form, times, durations, selectors) → blocking thread:
+//! the engine ([`query_api::QueryEngine`]) or the querier of [`Store::queryable`] →
+//! [`api_json`] renders the envelope.
 
 pub mod admin;
+pub mod api_json;
 pub mod health;
+pub mod params;
+pub mod query_api;
+pub mod series_api;
+pub mod status_api;
 pub mod write;
 
-use crate::self_metrics::{HttpMetrics, WriteMetrics};
+use crate::self_metrics::{HttpMetrics, QueryMetrics, WriteMetrics};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use pharos_model::WriteBatch;
-use pharos_tsdb::{AppendOutcome, Db, DbStats};
+use pharos_model::{Queryable, WriteBatch};
+use pharos_tsdb::{AppendOutcome, CardinalityReport, Db, DbStats};
+use query_api::{QueryEngine, QuerySettings};
+use status_api::StatusInfo;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -31,6 +46,10 @@ pub trait Store: Send + Sync + 'static {
     fn append(&self, batch: &WriteBatch<'_>) -> pharos_tsdb::Result<AppendOutcome>;
     fn flush(&self) -> pharos_tsdb::Result<()>;
     fn stats(&self) -> DbStats;
+    /// The read side, for the query and index APIs.
+    fn queryable(&self) -> &dyn Queryable;
+    /// Series counts by metric and label, the top `limit` of each list.
+    fn cardinality(&self, limit: usize) -> CardinalityReport;
 }
 
 impl Store for Db {
@@ -45,6 +64,14 @@ impl Store for Db {
     fn stats(&self) -> DbStats {
         Db::stats(self)
     }
+
+    fn queryable(&self) -> &dyn Queryable {
+        self
+    }
+
+    fn cardinality(&self, limit: usize) -> CardinalityReport {
+        Db::cardinality(self, limit)
+    }
 }
 
 /// Tunables of the HTTP layer, from the `server` config section.
@@ -56,6 +83,13 @@ pub struct HttpSettings {
     pub write_timeout: Duration,
 }
 
+/// What the Prometheus query API needs besides the storage.
+pub struct ApiContext {
+    pub engine: Arc<dyn QueryEngine>,
+    pub query: QuerySettings,
+    pub status: StatusInfo,
+}
+
 /// State shared by all handlers.
 pub struct AppState {
     store: OnceLock<Arc<dyn Store>>,
@@ -64,17 +98,21 @@ pub struct AppState {
     pub(crate) write_permits: Arc<Semaphore>,
     pub(crate) http_metrics: HttpMetrics,
     pub(crate) write_metrics: WriteMetrics,
+    pub(crate) query_metrics: QueryMetrics,
+    pub(crate) api: ApiContext,
 }
 
 impl AppState {
-    pub fn new(settings: HttpSettings) -> Arc<Self> {
+    pub fn new(settings: HttpSettings, api: ApiContext) -> Arc<Self> {
         Arc::new(AppState {
+            api,
             store: OnceLock::new(),
             ready: AtomicBool::new(false),
             write_permits: Arc::new(Semaphore::new(settings.max_inflight_writes)),
             settings,
             http_metrics: HttpMetrics::default(),
             write_metrics: WriteMetrics::default(),
+            query_metrics: QueryMetrics::default(),
         })
     }
 
@@ -120,6 +158,39 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/v1/admin/tsdb/flush",
             post(admin::flush).put(admin::flush),
         )
+        .route(
+            "/api/v1/query",
+            get(query_api::query).post(query_api::query),
+        )
+        .route(
+            "/api/v1/query_range",
+            get(query_api::query_range).post(query_api::query_range),
+        )
+        .route(
+            "/api/v1/query_exemplars",
+            get(query_api::query_exemplars).post(query_api::query_exemplars),
+        )
+        .route(
+            "/api/v1/format_query",
+            get(query_api::format_query).post(query_api::format_query),
+        )
+        .route(
+            "/api/v1/series",
+            get(series_api::series).post(series_api::series),
+        )
+        .route(
+            "/api/v1/labels",
+            get(series_api::label_names).post(series_api::label_names),
+        )
+        .route("/api/v1/label/{name}/values", get(series_api::label_values))
+        .route(
+            "/api/v1/metadata",
+            get(series_api::metadata).post(series_api::metadata),
+        )
+        .route("/api/v1/status/buildinfo", get(status_api::buildinfo))
+        .route("/api/v1/status/runtimeinfo", get(status_api::runtimeinfo))
+        .route("/api/v1/status/flags", get(status_api::flags))
+        .route("/api/v1/status/tsdb", get(status_api::tsdb))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
@@ -179,5 +250,17 @@ pub(crate) fn not_ready() -> Response {
     )
 }
 
+/// Until the WAL is replayed, the JSON API routes answer this, in the API's error shape.
+pub(crate) fn unavailable() -> Response {
+    api_json::error(&params::ApiError::new(
+        params::ErrorKind::Unavailable,
+        "Pharos is not ready: the write-ahead log is being replayed or the server is shutting down",
+    ))
+}
+
+#[cfg(test)]
+mod api_tests;
+#[cfg(test)]
+mod test_store;
 #[cfg(test)]
 mod tests;

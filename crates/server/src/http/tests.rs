@@ -17,6 +17,7 @@ struct FakeStore {
     max_series: Option<usize>,
     reject_duplicates: bool,
     fail_flush: bool,
+    mem: super::test_store::MemQueryable,
 }
 
 impl Store for FakeStore {
@@ -62,6 +63,14 @@ impl Store for FakeStore {
             ..Default::default()
         }
     }
+
+    fn queryable(&self) -> &dyn pharos_model::Queryable {
+        &self.mem
+    }
+
+    fn cardinality(&self, limit: usize) -> pharos_tsdb::CardinalityReport {
+        self.mem.cardinality(limit)
+    }
 }
 
 fn settings() -> HttpSettings {
@@ -73,8 +82,19 @@ fn settings() -> HttpSettings {
     }
 }
 
+pub(super) fn api_context(engine: Arc<dyn query_api::QueryEngine>) -> ApiContext {
+    ApiContext {
+        engine,
+        query: query_api::QuerySettings {
+            timeout: Duration::from_secs(120),
+        },
+        status: status_api::StatusInfo::default(),
+    }
+}
+
 fn app_with(store: FakeStore, settings: HttpSettings) -> (Arc<AppState>, Arc<FakeStore>, Router) {
-    let state = AppState::new(settings);
+    let engine = Arc::new(super::test_store::FakeEngine::default());
+    let state = AppState::new(settings, api_context(engine));
     let store = Arc::new(store);
     state.set_ready(store.clone());
     (state.clone(), store, router(state))
@@ -170,7 +190,10 @@ fn get(path: &str) -> Request<Body> {
 
 #[tokio::test]
 async fn health_and_readiness() {
-    let state = AppState::new(settings());
+    let state = AppState::new(
+        settings(),
+        api_context(Arc::new(super::test_store::FakeEngine::default())),
+    );
     let router = router(state.clone());
     let (s, _, b) = send(&router, get("/-/healthy")).await;
     assert_eq!((s, b.as_str()), (StatusCode::OK, "Pharos is Healthy.\n"));

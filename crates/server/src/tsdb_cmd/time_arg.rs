@@ -49,7 +49,7 @@ fn digits(s: &[u8], at: usize, n: usize) -> Option<i64> {
 }
 
 /// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`; `t` or a space may stand for `T`.
-fn parse_rfc3339(s: &str) -> Option<i64> {
+pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     let year = digits(b, 0, 4)?;
     let month = digits(b, 5, 2)?;
