@@ -9,7 +9,13 @@
 //!
 //! | module | job |
 //! |---|---|
+//! | [`exposition`] | Scrape bodies in the Prometheus text format 0.0.4 and OpenMetrics 1.0: `Accept`/`Content-Type` negotiation, gzip with a size limit, a borrowing streaming parser, and an owned conversion to labels, samples, exemplars and family metadata |
+//! | [`otlp`] | OTLP metrics: protobuf and OTLP/JSON `ExportMetricsServiceRequest` decoding, translation to Prometheus series (names, units, resources, every data type, delta-to-cumulative), partial-success responses |
 //! | [`remote_write`] | Prometheus remote_write v1: snappy block decompression with a size limit, zero-copy `WriteRequest` decoding and validation |
 //! | [`remote_write::proto`] | prost declarations of the remote_write v1 messages, for senders and tests |
+//! | [`relabel`] | Prometheus `relabel_configs` / `metric_relabel_configs`: YAML config with Prometheus's defaults and validation, every action, reserved-label helpers |
 
+pub mod exposition;
+pub mod otlp;
+pub mod relabel;
 pub mod remote_write;
