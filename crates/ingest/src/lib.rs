@@ -13,9 +13,11 @@
 //! | [`otlp`] | OTLP metrics: protobuf and OTLP/JSON `ExportMetricsServiceRequest` decoding, translation to Prometheus series (names, units, resources, every data type, delta-to-cumulative), partial-success responses |
 //! | [`remote_write`] | Prometheus remote_write v1: snappy block decompression with a size limit, zero-copy `WriteRequest` decoding and validation |
 //! | [`remote_write::proto`] | prost declarations of the remote_write v1 messages, for senders and tests |
+//! | [`scrape`] | The scrape core: `scrape_configs` with Prometheus's defaults and validation, target labels and file_sd, one scrape of a target (HTTP, limits, labels, report series, staleness markers), and per-target scrape tasks |
 //! | [`relabel`] | Prometheus `relabel_configs` / `metric_relabel_configs`: YAML config with Prometheus's defaults and validation, every action, reserved-label helpers |
 
 pub mod exposition;
 pub mod otlp;
 pub mod relabel;
 pub mod remote_write;
+pub mod scrape;
