@@ -24,7 +24,7 @@ pub fn client() -> reqwest::blocking::Client {
         .expect("http client")
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("bind an ephemeral port")
@@ -77,8 +77,24 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log);
-        if let Some(c) = config {
-            cmd.arg("--config").arg(c);
+        // Tests count stored series and set series limits; the self-scrape job would add
+        // series of its own at a random moment, so it is off unless a config names it.
+        let text = config
+            .map(|c| std::fs::read_to_string(c).expect("read test config"))
+            .unwrap_or_default();
+        match config {
+            Some(c) if text.contains("self_scrape") => {
+                cmd.arg("--config").arg(c);
+            }
+            _ => {
+                let quiet = data_dir
+                    .parent()
+                    .unwrap_or(data_dir)
+                    .join(format!("no-self-scrape-{}-{n}.yml", std::process::id()));
+                std::fs::write(&quiet, format!("{text}\nself_scrape: false\n"))
+                    .expect("write test config");
+                cmd.arg("--config").arg(quiet);
+            }
         }
         let child = cmd.spawn().expect("start pharos serve");
         Server {
@@ -359,4 +375,45 @@ pub fn metric_value(
                 .and_then(|rest| rest.strip_prefix(' '))
         })
         .and_then(|v| v.trim().parse().ok())
+}
+
+/// Evaluates `expr` via `/api/v1/query` and returns the value of its first result, if any.
+pub fn query_value(client: &reqwest::blocking::Client, server: &Server, expr: &str) -> Option<f64> {
+    let text = client
+        .get(server.url("/api/v1/query"))
+        .query(&[("query", expr)])
+        .send()
+        .ok()?
+        .text()
+        .ok()?;
+    let body: serde_json::Value = serde_json::from_str(&text).ok()?;
+    body["data"]["result"][0]["value"][1]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+}
+
+/// Fetches `/api/v1/targets` (all states).
+pub fn targets(client: &reqwest::blocking::Client, server: &Server) -> serde_json::Value {
+    get_json(client, &server.url("/api/v1/targets"))
+}
+
+/// GETs `url` and parses the answer as JSON.
+pub fn get_json(client: &reqwest::blocking::Client, url: &str) -> serde_json::Value {
+    let text = client.get(url).send().expect("GET").text().expect("body");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{url}: {e}: {text}"))
+}
+
+/// Calls `f` until it returns `Some`, at most `timeout`; scrapes run on their own clock,
+/// so tests wait for the outcome instead of sleeping a fixed time.
+pub fn poll<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }

@@ -12,6 +12,7 @@ mod validate;
 pub use load::{load_file, parse, ConfigError, ConfigErrors, LoadError};
 pub use units::{ByteSize, PromDuration};
 
+use pharos_ingest::scrape::ScrapeConfig;
 use pharos_promql::EngineOptions;
 use pharos_tsdb::{FsyncPolicy, Limits, Options};
 use serde::{Deserialize, Deserializer};
@@ -25,7 +26,7 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     #[serde(deserialize_with = "null_as_default")]
@@ -34,7 +35,28 @@ pub struct Config {
     pub server: ServerConfig,
     #[serde(deserialize_with = "null_as_default")]
     pub query: QueryConfig,
+    /// Jobs to scrape, with prometheus.yml's `scrape_configs` shape.
+    #[serde(deserialize_with = "null_as_default")]
+    pub scrape_configs: Vec<ScrapeConfig>,
+    /// Adds a job `pharos` scraping this server's own `/metrics`, so a fresh server has
+    /// data to query without any other configuration.
+    pub self_scrape: bool,
 }
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            storage: StorageConfig::default(),
+            server: ServerConfig::default(),
+            query: QueryConfig::default(),
+            scrape_configs: Vec::new(),
+            self_scrape: true,
+        }
+    }
+}
+
+/// The job name `self_scrape` uses; a configured job may not take it while it is on.
+pub const SELF_SCRAPE_JOB: &str = "pharos";
 
 /// PromQL evaluation limits, the counterparts of Prometheus's `--query.*` flags.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -326,5 +348,48 @@ server:
             parse("p.yml", "storage:\n  tsdb:\nserver:\nquery:\n").unwrap(),
             Config::default()
         );
+    }
+
+    #[test]
+    fn scrape_configs_parse_and_self_scrape_defaults_on() {
+        let c = parse(
+            "p.yml",
+            "scrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['a:9100']\n",
+        )
+        .unwrap();
+        assert!(c.self_scrape);
+        assert_eq!(c.scrape_configs.len(), 1);
+        assert_eq!(c.scrape_configs[0].job_name, "node");
+        let c = parse("p.yml", "self_scrape: false\nscrape_configs:\n").unwrap();
+        assert!(!c.self_scrape);
+        assert!(c.scrape_configs.is_empty());
+    }
+
+    #[test]
+    fn scrape_config_errors_name_file_line_and_field() {
+        let text = "scrape_configs:\n  - job_name: a\n  - job_name: a\n";
+        let err = parse("p.yml", text).unwrap_err().to_string();
+        assert!(err.starts_with("p.yml:1:1: scrape_configs: "), "{err}");
+        assert!(
+            err.contains("multiple scrape configs with job name \"a\""),
+            "{err}"
+        );
+        let err = parse("p.yml", "scrape_configs:\n  - job_name: pharos\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("self_scrape"), "{err}");
+        assert!(parse(
+            "p.yml",
+            "self_scrape: false\nscrape_configs:\n  - job_name: pharos\n"
+        )
+        .is_ok());
+        let err = parse(
+            "p.yml",
+            "scrape_configs:\n  - job_name: x\n    scrape_interval: 1s\n    scrape_timeout: 5s\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("p.yml:2:"), "{err}");
+        assert!(err.contains("scrape_configs"), "{err}");
     }
 }

@@ -14,6 +14,7 @@
 //! | [`config`] | `pharos.yml` types, defaults, parsing with all errors, validation, units |
 //! | [`http`] | axum router, shared state, write/admin/health handlers |
 //! | [`self_metrics`] | `/metrics` rendering: process, storage and HTTP metrics |
+//! | [`scrape`] | scraping the configured targets into the storage |
 //! | [`serve`] | `pharos serve`: bind, open storage, serve, graceful shutdown |
 //! | [`tsdb_cmd`] | `pharos tsdb analyze|dump`, series selectors, time arguments |
 //! | [`query_cmd`] | `pharos query instant|range` against a server's HTTP API |
@@ -32,6 +33,7 @@ pub mod config;
 pub mod float_fmt;
 pub mod http;
 pub mod query_cmd;
+pub mod scrape;
 pub mod self_metrics;
 pub mod serve;
 pub mod tsdb_cmd;

@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::http::query_api::QuerySettings;
 use crate::http::status_api::StatusInfo;
 use crate::http::{self, ApiContext, AppState, HttpSettings};
+use crate::scrape::Scraping;
 use anyhow::Context as _;
 use pharos_ingest::remote_write::DEFAULT_MAX_DECOMPRESSED_BYTES;
 use pharos_tsdb::Db;
@@ -150,11 +151,22 @@ async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         }
     };
 
+    let mut scraping = None;
     if signalled.is_none() {
         state.set_ready(db.clone());
+        let jobs = crate::scrape::configured_jobs(&opts.config, addr);
+        if !jobs.is_empty() {
+            let s = Scraping::start(jobs, db.clone()).await;
+            state.set_scrape_view(s.view());
+            scraping = Some(s);
+        }
         tracing::info!("Pharos is ready");
         let sig = signals.recv().await;
         tracing::info!(signal = sig, "shutting down: finishing in-flight requests");
+    }
+    // Before the storage closes, so the targets' staleness markers are stored.
+    if let Some(s) = scraping {
+        s.shutdown().await;
     }
     state.set_not_ready();
     let _ = stop_tx.send(true);

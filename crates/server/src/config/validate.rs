@@ -1,7 +1,7 @@
 //! Semantic checks that need a whole parsed config: each returns every problem at once,
 //! as (field path, message).
 
-use super::{ByteSize, Config, FsyncMode, PromDuration};
+use super::{ByteSize, Config, FsyncMode, PromDuration, SELF_SCRAPE_JOB};
 
 /// Prometheus refuses WAL segments outside this range too; smaller ones churn files,
 /// larger ones make a checkpoint rewrite a lot of data at once.
@@ -16,6 +16,26 @@ pub(crate) fn validate(c: &Config) -> Vec<(String, String)> {
     let mut errs: Vec<(String, String)> = Vec::new();
     let mut err = |path: &str, msg: String| errs.push((path.to_owned(), msg));
     let t = &c.storage.tsdb;
+
+    // Prometheus refuses duplicate job names too: series and targets are keyed by job,
+    // so two jobs with one name would overwrite each other's staleness and health.
+    let mut seen = std::collections::HashSet::new();
+    for job in &c.scrape_configs {
+        let name = job.job_name.as_str();
+        if !seen.insert(name) {
+            err(
+                "scrape_configs",
+                format!("found multiple scrape configs with job name {name:?}"),
+            );
+        } else if c.self_scrape && name == SELF_SCRAPE_JOB {
+            err(
+                "scrape_configs",
+                format!(
+                    "job name {name:?} is taken by self_scrape; rename the job or set self_scrape: false"
+                ),
+            );
+        }
+    }
 
     if t.retention.is_zero() {
         err("storage.tsdb.retention", "must be greater than 0".into());

@@ -8,6 +8,7 @@
 //! | [`admin`] | `POST /api/v1/admin/tsdb/flush` |
 //! | [`query_api`] | `/api/v1/query`, `query_range`, `format_query`, `query_exemplars` |
 //! | [`series_api`] | `/api/v1/series`, `labels`, `label/<name>/values`, `metadata` |
+//! | [`targets_api`] | `/api/v1/targets` |
 //! | [`status_api`] | `/api/v1/status/buildinfo`, `runtimeinfo`, `flags`, `tsdb` |
 //! | [`params`], [`api_json`] | Prometheus API parameters and JSON answers |
 //!
@@ -22,6 +23,7 @@ pub mod params;
 pub mod query_api;
 pub mod series_api;
 pub mod status_api;
+pub mod targets_api;
 pub mod write;
 
 use crate::self_metrics::{HttpMetrics, QueryMetrics, WriteMetrics};
@@ -100,6 +102,8 @@ pub struct AppState {
     pub(crate) write_metrics: WriteMetrics,
     pub(crate) query_metrics: QueryMetrics,
     pub(crate) api: ApiContext,
+    /// Set once scraping runs; until then the targets API lists nothing.
+    pub(crate) scrape: OnceLock<Arc<crate::scrape::ScrapeView>>,
 }
 
 impl AppState {
@@ -113,6 +117,7 @@ impl AppState {
             http_metrics: HttpMetrics::default(),
             write_metrics: WriteMetrics::default(),
             query_metrics: QueryMetrics::default(),
+            scrape: OnceLock::new(),
         })
     }
 
@@ -140,6 +145,11 @@ impl AppState {
         } else {
             None
         }
+    }
+
+    /// Hands the targets API its view of the running scrape targets.
+    pub fn set_scrape_view(&self, view: Arc<crate::scrape::ScrapeView>) {
+        let _ = self.scrape.set(view);
     }
 
     /// The storage even while shutting down, for self-metrics.
@@ -191,6 +201,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/status/runtimeinfo", get(status_api::runtimeinfo))
         .route("/api/v1/status/flags", get(status_api::flags))
         .route("/api/v1/status/tsdb", get(status_api::tsdb))
+        .route("/api/v1/targets", get(targets_api::targets))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)

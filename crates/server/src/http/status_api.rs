@@ -65,7 +65,7 @@ pub async fn buildinfo() -> Response {
 
 /// RFC 3339 in UTC as Go's `time.Time` JSON encoding writes it: fractional seconds only
 /// when non-zero, without trailing zeros.
-fn json_time(ms: i64) -> String {
+pub(crate) fn json_time(ms: i64) -> String {
     let s = format_time(ms);
     match s.strip_suffix('Z').filter(|b| b.contains('.')) {
         Some(body) => format!("{}Z", body.trim_end_matches('0')),
