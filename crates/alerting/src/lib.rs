@@ -1,0 +1,1 @@
+//! Alertmanager-compatible alert routing and notification.

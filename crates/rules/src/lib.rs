@@ -1,0 +1,1 @@
+//! Prometheus rule files: parsing, checking, evaluation and unit tests.

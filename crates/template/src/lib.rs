@@ -1,0 +1,1 @@
+//! Go `text/template` language for rule annotations and notification templates.
