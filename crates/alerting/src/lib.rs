@@ -1,1 +1,44 @@
-//! Alertmanager-compatible alert routing and notification.
+//! Alertmanager-compatible alerting for Pharos: this crate owns the
+//! alertmanager.yml model and its validation (with Alertmanager's error
+//! texts), label matchers, the routing tree, and time intervals; later
+//! stages (dispatcher, inhibition, silences, notification pipeline,
+//! receivers, API v2) build on these types. It depends only on
+//! `pharos-model` and must not touch storage, HTTP serving or rule
+//! evaluation, which belong to other crates.
+//!
+//! | module | role |
+//! |---|---|
+//! | [`config`] | alertmanager.yml sections, defaults, global inheritance, validation |
+//! | [`matcher`] | `name="v"` / `!=` / `=~` / `!~` matchers, the 0.25 parser, the [`LabelSet`] trait |
+//! | [`route`] | compiled routing tree: inheritance, matching, keys and IDs, group labels |
+//! | [`timeinterval`] | time intervals and their evaluation in a time zone |
+//! | [`duration`] | Prometheus duration syntax (`1h30m`) |
+//! | [`secret`] | [`Secret`], printed and serialized as `<secret>` |
+//! | [`error`] | error types |
+//!
+//! Write path: alertmanager.yml text → [`Config::load`] / [`Config::load_file`]
+//! (decode, per-item checks, whole-file checks and `global:` inheritance) →
+//! a validated [`Config`] or a [`ConfigError`] listing every problem.
+//!
+//! Read path for a dispatcher: [`Config::routing_tree`] →
+//! [`Route::match_labels`] with an alert's labels (any [`LabelSet`]:
+//! `BTreeMap<String, String>`, `HashMap` or `pharos_model::Labels`) → each
+//! matched route's [`RouteOpts`], [`Route::key`] and [`Route::group_labels`];
+//! [`Route::muted_at`] with [`Config::intervener`] applies the route's time
+//! intervals; [`Config::inhibit_rules`] gives compiled inhibition rules.
+
+pub mod config;
+pub mod duration;
+pub mod error;
+pub mod matcher;
+pub mod route;
+pub mod secret;
+pub mod timeinterval;
+
+pub use config::{Config, InhibitRule, Receiver, RouteConfig};
+pub use duration::PromDuration;
+pub use error::{ConfigError, DurationError, MatcherError, TimeIntervalError, ValidationError};
+pub use matcher::{parse_matcher, parse_matchers, LabelSet, MatchType, Matcher, Matchers};
+pub use route::{Route, RouteOpts};
+pub use secret::Secret;
+pub use timeinterval::{Intervener, TimeInterval};
