@@ -46,13 +46,23 @@ fn self_scrape_makes_up_queryable() {
     assert_eq!(a["discoveredLabels"]["__address__"], instance.as_str());
     assert_eq!(t["data"]["droppedTargets"], serde_json::json!([]));
 
+    assert_eq!(
+        t["data"]["droppedTargetCounts"],
+        serde_json::json!({"pharos": 0})
+    );
+
+    // As in Prometheus: a filtered-out list is empty, and an unknown state lists nothing.
     let only_dropped = get_json(&c, &server.url("/api/v1/targets?state=dropped"));
-    assert!(only_dropped["data"].get("activeTargets").is_none());
-    let bad = c
-        .get(server.url("/api/v1/targets?state=bogus"))
-        .send()
-        .unwrap();
-    assert_eq!(bad.status(), 400);
+    assert_eq!(only_dropped["data"]["activeTargets"], serde_json::json!([]));
+    let bogus = get_json(&c, &server.url("/api/v1/targets?state=bogus"));
+    assert_eq!(bogus["status"], "success");
+    assert_eq!(bogus["data"]["activeTargets"], serde_json::json!([]));
+    assert_eq!(
+        bogus["data"]["droppedTargetCounts"],
+        serde_json::Value::Null
+    );
+    let other_pool = get_json(&c, &server.url("/api/v1/targets?scrapePool=other"));
+    assert_eq!(other_pool["data"]["activeTargets"], serde_json::json!([]));
 
     server.stop();
 }

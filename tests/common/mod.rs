@@ -3,6 +3,8 @@
 //! stored data back with `pharos tsdb dump`.
 #![allow(dead_code)]
 
+pub mod prometheus;
+
 use pharos_ingest::remote_write::proto;
 use pharos_model::Labels;
 use std::io::Read;
@@ -45,9 +47,15 @@ impl Server {
     /// Starts a server on `data_dir` (optionally with a config file) and waits until it
     /// reports ready. Logs go to a file next to the data directory.
     pub fn start(data_dir: &Path, config: Option<&Path>) -> Server {
+        Server::start_with_args(data_dir, config, &[])
+    }
+
+    /// [`Server::start`] with extra `pharos serve` arguments. The OTLP listeners are off
+    /// (so parallel tests never compete for 4317/4318) unless `extra` sets their flags.
+    pub fn start_with_args(data_dir: &Path, config: Option<&Path>, extra: &[&str]) -> Server {
         // Another process may take the port between probing and binding; try again then.
         for _ in 0..5 {
-            let mut s = Server::spawn(data_dir, config);
+            let mut s = Server::spawn(data_dir, config, extra);
             match s.wait_ready(READY_TIMEOUT) {
                 Ok(()) => return s,
                 Err(logs) if logs.contains("cannot listen") => continue,
@@ -57,7 +65,7 @@ impl Server {
         panic!("could not find a free port for the server");
     }
 
-    fn spawn(data_dir: &Path, config: Option<&Path>) -> Server {
+    fn spawn(data_dir: &Path, config: Option<&Path>, extra: &[&str]) -> Server {
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
         let n = START_COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -77,6 +85,12 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log);
+        for flag in ["--otlp-grpc-listen", "--otlp-http-listen"] {
+            if !extra.contains(&flag) {
+                cmd.arg(flag).arg("");
+            }
+        }
+        cmd.args(extra);
         // Tests count stored series and set series limits; the self-scrape job would add
         // series of its own at a random moment, so it is off unless a config names it.
         let text = config

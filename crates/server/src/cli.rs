@@ -1,5 +1,5 @@
-//! Command-line interface: `pharos serve`, `pharos check config`, `pharos tsdb analyze|dump`,
-//! `pharos query instant|range`.
+//! Command-line interface: `pharos serve`, `pharos check config|rules`, `pharos test rules`,
+//! `pharos tsdb analyze|dump`, `pharos query instant|range`.
 
 use crate::tsdb_cmd::selector::{parse_selector, SelectorError};
 use crate::tsdb_cmd::time_arg::{parse_time, TimeError, TIME_HELP};
@@ -31,6 +31,15 @@ pub enum Command {
     /// Evaluate PromQL on a running server and print the result.
     #[command(subcommand)]
     Query(QueryCommand),
+    /// Run unit tests.
+    #[command(subcommand)]
+    Test(TestCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TestCommand {
+    /// Unit-test Prometheus rule files (promtool's test format).
+    Rules(crate::rules_cmd::TestRulesArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,6 +118,13 @@ pub struct ServeArgs {
     /// Address to serve HTTP on.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9700")]
     pub listen: String,
+    /// Address to serve OTLP/gRPC metrics on; an empty value turns it off.
+    #[arg(long, value_name = "ADDR", default_value = crate::otlp::DEFAULT_GRPC_LISTEN)]
+    pub otlp_grpc_listen: String,
+    /// Address to serve OTLP/HTTP metrics (POST /v1/metrics) on, besides the main port;
+    /// an empty value turns it off.
+    #[arg(long, value_name = "ADDR", default_value = crate::otlp::DEFAULT_HTTP_LISTEN)]
+    pub otlp_http_listen: String,
     #[command(flatten)]
     pub log: LogArgs,
 }
@@ -129,6 +145,8 @@ pub enum CheckCommand {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    /// Check Prometheus rule files, as `promtool check rules` does.
+    Rules(crate::rules_cmd::CheckRulesArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -193,7 +211,14 @@ mod tests {
         };
         assert_eq!(a.data_dir, PathBuf::from("./data"));
         assert_eq!(a.listen, "127.0.0.1:9700");
+        assert_eq!(a.otlp_grpc_listen, "127.0.0.1:4317");
+        assert_eq!(a.otlp_http_listen, "127.0.0.1:4318");
         assert!(a.config.is_none());
+        let cli = Cli::try_parse_from(["pharos", "serve", "--otlp-grpc-listen", ""]).unwrap();
+        let Command::Serve(a) = cli.command else {
+            panic!()
+        };
+        assert_eq!(a.otlp_grpc_listen, "");
         assert_eq!(a.log.log_level, "info");
     }
 

@@ -13,10 +13,14 @@
 //! | [`cli`] | clap definitions of every subcommand |
 //! | [`config`] | `pharos.yml` types, defaults, parsing with all errors, validation, units |
 //! | [`http`] | axum router, shared state, write/admin/health handlers |
+//! | [`otlp`] | OTLP metrics receivers: listeners and the export step both protocols share |
+//! | [`otlp_grpc`] | OTLP/gRPC `MetricsService/Export` |
 //! | [`self_metrics`] | `/metrics` rendering: process, storage and HTTP metrics |
 //! | [`scrape`] | scraping the configured targets into the storage |
+//! | [`reload`] | `/-/reload` and SIGHUP: re-read, validate and apply the config file |
 //! | [`serve`] | `pharos serve`: bind, open storage, serve, graceful shutdown |
 //! | [`tsdb_cmd`] | `pharos tsdb analyze|dump`, series selectors, time arguments |
+//! | [`rules_cmd`] | `pharos check rules` and `pharos test rules` (promtool's rule checks and unit tests) |
 //! | [`query_cmd`] | `pharos query instant|range` against a server's HTTP API |
 //! | [`float_fmt`] | sample values as text that parses back exactly |
 //!
@@ -32,14 +36,18 @@ pub mod cli;
 pub mod config;
 pub mod float_fmt;
 pub mod http;
+pub mod otlp;
+pub mod otlp_grpc;
 pub mod query_cmd;
+pub mod reload;
+pub mod rules_cmd;
 pub mod scrape;
 pub mod self_metrics;
 pub mod serve;
 pub mod tsdb_cmd;
 
 use clap::Parser;
-use cli::{CheckCommand, Cli, Command, QueryCommand, TsdbCommand};
+use cli::{CheckCommand, Cli, Command, QueryCommand, TestCommand, TsdbCommand};
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -78,13 +86,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let flags = serve_flags(&args);
             serve::run(serve::ServeOptions {
                 config,
+                config_file: args.config.clone(),
                 data_dir: args.data_dir,
                 listen: args.listen,
+                otlp: otlp::OtlpListen {
+                    grpc: args.otlp_grpc_listen,
+                    http: args.otlp_http_listen,
+                },
                 flags,
             })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check(CheckCommand::Config { files }) => Ok(check_config(&files)),
+        Command::Check(CheckCommand::Rules(args)) => Ok(rules_cmd::check_rules(&args)),
+        Command::Test(TestCommand::Rules(args)) => rules_cmd::test_rules(&args),
         Command::Tsdb(cmd) => {
             // The storage logs what it repairs while opening (torn WAL tails); show that.
             init_logging("warn")?;
@@ -147,6 +162,8 @@ fn serve_flags(args: &cli::ServeArgs) -> BTreeMap<String, String> {
         ("data-dir".to_owned(), args.data_dir.display().to_string()),
         ("listen".to_owned(), args.listen.clone()),
         ("log-level".to_owned(), args.log.log_level.clone()),
+        ("otlp-grpc-listen".to_owned(), args.otlp_grpc_listen.clone()),
+        ("otlp-http-listen".to_owned(), args.otlp_http_listen.clone()),
     ])
 }
 

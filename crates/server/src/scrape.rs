@@ -1,13 +1,15 @@
 //! Scraping inside `pharos serve`: turns the config's `scrape_configs` (plus the
 //! self-scrape job) into targets, runs them with a [`ScrapeManager`] whose batches go to
-//! the storage, re-reads file_sd files, and keeps what `/api/v1/targets` reports.
+//! the storage, re-reads file_sd files, keeps what `/api/v1/targets` and the metadata
+//! APIs report, and applies reloaded configurations.
 
 use crate::config::{Config, SELF_SCRAPE_JOB};
 use crate::http::Store;
 use pharos_ingest::scrape::{
     build_targets, read_file_sd, static_groups, ScrapeBatch, ScrapeConfig, ScrapeManager, Sink,
-    TargetGroup, TargetHealth, TargetKey, TargetSet,
+    TargetGroup, TargetHealth, TargetKey, TargetSet, TargetShared, TargetStatus,
 };
+use pharos_model::Labels;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -101,41 +103,67 @@ pub struct ActiveTargetView {
     pub health: Option<TargetHealth>,
 }
 
-/// What the targets API reads; the HTTP layer holds it once scraping runs.
+/// What the targets and metadata APIs read; the HTTP layer holds it once scraping runs.
 pub struct ScrapeView {
     jobs: Mutex<Vec<(Arc<ScrapeConfig>, TargetSet)>>,
-    health: HealthFn,
+    status: TargetStatus,
 }
 
-/// Reads the manager's per-target health without holding it in the view's type.
-type HealthFn = Box<dyn Fn() -> Vec<(TargetKey, TargetHealth)> + Send + Sync>;
+fn target_key(cfg: &ScrapeConfig, t: &pharos_ingest::scrape::Target) -> TargetKey {
+    TargetKey {
+        job: cfg.job_name.clone(),
+        url: t.url.clone(),
+        labels: t.labels.clone(),
+    }
+}
 
 impl ScrapeView {
-    pub fn active(&self) -> Vec<ActiveTargetView> {
-        let health: HashMap<TargetKey, TargetHealth> = (self.health)().into_iter().collect();
+    /// The running targets' labels and shared state (health, metadata), in job order.
+    pub fn running_targets(&self) -> Vec<(Labels, Arc<TargetShared>)> {
         let jobs = lock(&self.jobs);
         let mut out = Vec::new();
         for (cfg, set) in jobs.iter() {
             for t in &set.active {
-                let key = TargetKey {
-                    job: cfg.job_name.clone(),
-                    url: t.url.clone(),
-                    labels: t.labels.clone(),
-                };
+                if let Some(shared) = self.status.get(&target_key(cfg, t)) {
+                    out.push((t.labels.clone(), shared));
+                }
+            }
+        }
+        out
+    }
+
+    pub fn active(&self) -> Vec<ActiveTargetView> {
+        let jobs = lock(&self.jobs);
+        let mut out = Vec::new();
+        for (cfg, set) in jobs.iter() {
+            for t in &set.active {
                 out.push(ActiveTargetView {
                     config: cfg.clone(),
                     target: t.clone(),
-                    health: health.get(&key).cloned(),
+                    health: self.status.get(&target_key(cfg, t)).map(|s| s.health()),
                 });
             }
         }
         out
     }
 
-    pub fn dropped(&self) -> Vec<pharos_ingest::scrape::DroppedTarget> {
+    /// Dropped targets with their job, as many as each job keeps.
+    pub fn dropped(&self) -> Vec<(String, pharos_ingest::scrape::DroppedTarget)> {
         lock(&self.jobs)
             .iter()
-            .flat_map(|(_, set)| set.dropped.iter().cloned())
+            .flat_map(|(cfg, set)| {
+                set.dropped
+                    .iter()
+                    .map(|d| (cfg.job_name.clone(), d.clone()))
+            })
+            .collect()
+    }
+
+    /// Every job's number of dropped targets, including those not kept.
+    pub fn dropped_counts(&self) -> Vec<(String, usize)> {
+        lock(&self.jobs)
+            .iter()
+            .map(|(cfg, set)| (cfg.job_name.clone(), set.dropped_count))
             .collect()
     }
 }
@@ -150,7 +178,11 @@ pub struct Scraping {
     manager: Arc<tokio::sync::Mutex<ScrapeManager>>,
     jobs: Arc<tokio::sync::Mutex<Vec<Job>>>,
     view: Arc<ScrapeView>,
-    refresher: Option<tokio::task::JoinHandle<()>>,
+    refresher: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Set by shutdown, so a reload racing it cannot start targets again.
+    closed: std::sync::atomic::AtomicBool,
+    /// Wakes the file_sd refresher after a reload, whose jobs may be due sooner.
+    rescheduled: Arc<tokio::sync::Notify>,
     pub append_failures: Arc<AtomicU64>,
 }
 
@@ -217,7 +249,12 @@ fn storage_sink(store: Arc<dyn Store>, failures: Arc<AtomicU64>) -> Sink {
     })
 }
 
-async fn apply_jobs(manager: &tokio::sync::Mutex<ScrapeManager>, jobs: &[Job], view: &ScrapeView) {
+/// Applies the jobs' targets; returns the jobs that could not be set up, with why.
+async fn apply_jobs(
+    manager: &tokio::sync::Mutex<ScrapeManager>,
+    jobs: &[Job],
+    view: &ScrapeView,
+) -> Vec<String> {
     let wanted = jobs
         .iter()
         .map(|j| (j.config.clone(), j.targets.active.clone()))
@@ -226,9 +263,11 @@ async fn apply_jobs(manager: &tokio::sync::Mutex<ScrapeManager>, jobs: &[Job], v
         .iter()
         .map(|j| (j.config.clone(), j.targets.clone()))
         .collect();
-    for e in manager.lock().await.apply(wanted).await {
+    let errors = manager.lock().await.apply(wanted).await;
+    for e in &errors {
         tracing::warn!(error = %e, "scrape configuration");
     }
+    errors
 }
 
 impl Scraping {
@@ -240,26 +279,27 @@ impl Scraping {
             failures.clone(),
         ))));
         let jobs: Vec<Job> = configs.into_iter().map(Job::new).collect();
-        let health_manager = manager.clone();
+        let status = manager.lock().await.status();
         let view = Arc::new(ScrapeView {
             jobs: Mutex::new(Vec::new()),
-            // try_lock: the targets API must not wait behind a reconfiguration; while one
-            // runs, targets show as unknown for that moment.
-            health: Box::new(move || {
-                health_manager
-                    .try_lock()
-                    .map(|m| m.health())
-                    .unwrap_or_default()
-            }),
+            status,
         });
         apply_jobs(&manager, &jobs, &view).await;
         let jobs = Arc::new(tokio::sync::Mutex::new(jobs));
-        let refresher = tokio::spawn(refresh_loop(manager.clone(), jobs.clone(), view.clone()));
+        let rescheduled = Arc::new(tokio::sync::Notify::new());
+        let refresher = tokio::spawn(refresh_loop(
+            manager.clone(),
+            jobs.clone(),
+            view.clone(),
+            rescheduled.clone(),
+        ));
         Scraping {
             manager,
             jobs,
             view,
-            refresher: Some(refresher),
+            refresher: Mutex::new(Some(refresher)),
+            closed: std::sync::atomic::AtomicBool::new(false),
+            rescheduled,
             append_failures: failures,
         }
     }
@@ -268,13 +308,43 @@ impl Scraping {
         self.view.clone()
     }
 
+    /// Switches to `configs`. A job whose config is unchanged keeps its discovered
+    /// targets (and file_sd schedule); the others are set up anew. Targets present
+    /// before and after keep scraping without a gap, removed ones go stale. Returns the
+    /// jobs that could not be set up.
+    pub async fn reload(&self, configs: Vec<Arc<ScrapeConfig>>) -> Vec<String> {
+        let mut jobs = self.jobs.lock().await;
+        if self.closed.load(Ordering::Acquire) {
+            return vec!["scraping is shutting down".to_owned()];
+        }
+        let mut old: HashMap<String, Job> = jobs
+            .drain(..)
+            .map(|j| (j.config.job_name.clone(), j))
+            .collect();
+        for cfg in configs {
+            let job = match old.remove(&cfg.job_name) {
+                Some(j) if j.config == cfg => j,
+                _ => Job::new(cfg),
+            };
+            jobs.push(job);
+        }
+        let errors = apply_jobs(&self.manager, &jobs, &self.view).await;
+        self.rescheduled.notify_one();
+        errors
+    }
+
     /// Stops every target; their staleness markers are stored before this returns.
-    pub async fn shutdown(mut self) {
-        if let Some(r) = self.refresher.take() {
+    pub async fn shutdown(&self) {
+        let mut jobs = self.jobs.lock().await;
+        // Under the jobs lock, so a reload either finished before or sees the flag.
+        self.closed.store(true, Ordering::Release);
+        let refresher = lock(&self.refresher).take();
+        if let Some(r) = refresher {
             r.abort();
             let _ = r.await;
         }
-        self.jobs.lock().await.clear();
+        jobs.clear();
+        drop(jobs);
         self.manager.lock().await.shutdown().await;
     }
 }
@@ -286,6 +356,7 @@ async fn refresh_loop(
     manager: Arc<tokio::sync::Mutex<ScrapeManager>>,
     jobs: Arc<tokio::sync::Mutex<Vec<Job>>>,
     view: Arc<ScrapeView>,
+    rescheduled: Arc<tokio::sync::Notify>,
 ) {
     loop {
         let next = {
@@ -295,7 +366,11 @@ async fn refresh_loop(
                 .min()
                 .unwrap_or_else(|| Instant::now() + IDLE_CHECK)
         };
-        tokio::time::sleep_until(next).await;
+        tokio::select! {
+            _ = tokio::time::sleep_until(next) => {}
+            // The jobs changed: work out the next due time again.
+            _ = rescheduled.notified() => continue,
+        }
         let mut jobs = jobs.lock().await;
         let now = Instant::now();
         let mut changed = false;

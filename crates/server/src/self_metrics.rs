@@ -69,6 +69,89 @@ pub struct QueryMetrics {
     pub canceled: AtomicU64,
 }
 
+/// The OTLP receiver a request came through: the `protocol` label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    Grpc,
+    Http,
+}
+
+impl OtlpProtocol {
+    const ALL: [OtlpProtocol; 2] = [OtlpProtocol::Grpc, OtlpProtocol::Http];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OtlpProtocol::Grpc => "grpc",
+            OtlpProtocol::Http => "http",
+        }
+    }
+}
+
+/// How an OTLP export request was answered: the `outcome` label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OtlpOutcome {
+    Success,
+    /// Stored, with some data points rejected and reported in `partial_success`.
+    PartialSuccess,
+    /// Undecodable or of an unsupported content type or encoding.
+    Invalid,
+    TooLarge,
+    /// All write slots were taken.
+    Throttled,
+    NotReady,
+    /// A storage limit refused samples; the sender was told to retry later.
+    Limited,
+    Failed,
+}
+
+impl OtlpOutcome {
+    const ALL: [OtlpOutcome; 8] = [
+        OtlpOutcome::Success,
+        OtlpOutcome::PartialSuccess,
+        OtlpOutcome::Invalid,
+        OtlpOutcome::TooLarge,
+        OtlpOutcome::Throttled,
+        OtlpOutcome::NotReady,
+        OtlpOutcome::Limited,
+        OtlpOutcome::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OtlpOutcome::Success => "success",
+            OtlpOutcome::PartialSuccess => "partial_success",
+            OtlpOutcome::Invalid => "invalid",
+            OtlpOutcome::TooLarge => "too_large",
+            OtlpOutcome::Throttled => "throttled",
+            OtlpOutcome::NotReady => "not_ready",
+            OtlpOutcome::Limited => "limited",
+            OtlpOutcome::Failed => "error",
+        }
+    }
+}
+
+/// Counters of the OTLP metrics receivers, per protocol.
+#[derive(Default)]
+pub struct OtlpMetrics {
+    requests: [[AtomicU64; OtlpOutcome::ALL.len()]; OtlpProtocol::ALL.len()],
+    points_received: [AtomicU64; OtlpProtocol::ALL.len()],
+    points_rejected: [AtomicU64; OtlpProtocol::ALL.len()],
+}
+
+impl OtlpMetrics {
+    pub fn request(&self, protocol: OtlpProtocol, outcome: OtlpOutcome) {
+        self.requests[protocol as usize][outcome as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Data points decoded from a request, and what was rejected: points the translator
+    /// refused plus samples the storage refused.
+    pub fn points(&self, protocol: OtlpProtocol, received: u64, rejected: u64) {
+        let p = protocol as usize;
+        self.points_received[p].fetch_add(received, Ordering::Relaxed);
+        self.points_rejected[p].fetch_add(rejected, Ordering::Relaxed);
+    }
+}
+
 /// What `/metrics` shows about the remote_write concurrency limit.
 pub struct Inflight {
     pub in_use: usize,
@@ -83,6 +166,7 @@ pub struct Snapshot<'a> {
     pub write: &'a WriteMetrics,
     pub inflight: Inflight,
     pub query: &'a QueryMetrics,
+    pub otlp: &'a OtlpMetrics,
 }
 
 struct Text(String);
@@ -144,6 +228,7 @@ pub fn render(s: &Snapshot<'_>) -> String {
     }
     render_write(&mut t, s);
     render_query(&mut t, s.query);
+    render_otlp(&mut t, s.otlp);
     render_http(&mut t, s.http);
     t.0
 }
@@ -215,6 +300,45 @@ fn render_query(t: &mut Text, q: &QueryMetrics) {
         "PromQL evaluations stopped because the client went away.",
         load(&q.canceled),
     );
+}
+
+fn render_otlp(t: &mut Text, m: &OtlpMetrics) {
+    let load = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64;
+    t.family(
+        "pharos_otlp_requests_total",
+        "counter",
+        "OTLP metrics export requests answered, by protocol and outcome.",
+    );
+    for p in OtlpProtocol::ALL {
+        for o in OtlpOutcome::ALL {
+            t.sample(
+                "pharos_otlp_requests_total",
+                &[("protocol", p.as_str()), ("outcome", o.as_str())],
+                load(&m.requests[p as usize][o as usize]),
+            );
+        }
+    }
+    for (name, help, counters) in [
+        (
+            "pharos_otlp_datapoints_received_total",
+            "OTLP metric data points decoded from export requests, by protocol.",
+            &m.points_received,
+        ),
+        (
+            "pharos_otlp_datapoints_rejected_total",
+            "OTLP data points rejected in translation, plus samples refused by the storage, by protocol.",
+            &m.points_rejected,
+        ),
+    ] {
+        t.family(name, "counter", help);
+        for p in OtlpProtocol::ALL {
+            t.sample(
+                name,
+                &[("protocol", p.as_str())],
+                load(&counters[p as usize]),
+            );
+        }
+    }
 }
 
 fn render_http(t: &mut Text, http: &HttpMetrics) {
@@ -582,6 +706,9 @@ mod tests {
         write.throttled.fetch_add(2, Ordering::Relaxed);
         let query = QueryMetrics::default();
         query.timeouts.fetch_add(3, Ordering::Relaxed);
+        let otlp = OtlpMetrics::default();
+        otlp.request(OtlpProtocol::Grpc, OtlpOutcome::PartialSuccess);
+        otlp.points(OtlpProtocol::Http, 5, 2);
         render(&Snapshot {
             db,
             ready: db.is_some(),
@@ -589,6 +716,7 @@ mod tests {
             write: &write,
             inflight: Inflight { in_use: 1, max: 4 },
             query: &query,
+            otlp: &otlp,
         })
     }
 
@@ -622,6 +750,11 @@ mod tests {
             "pharos_query_timeouts_total 3\n",
             "pharos_query_inflight 0\n",
             "pharos_ready 1\n",
+            "pharos_otlp_requests_total{protocol=\"grpc\",outcome=\"partial_success\"} 1\n",
+            "pharos_otlp_requests_total{protocol=\"http\",outcome=\"success\"} 0\n",
+            "pharos_otlp_datapoints_received_total{protocol=\"http\"} 5\n",
+            "pharos_otlp_datapoints_rejected_total{protocol=\"http\"} 2\n",
+            "pharos_otlp_datapoints_rejected_total{protocol=\"grpc\"} 0\n",
         ] {
             assert!(text.contains(want), "missing {want:?} in\n{text}");
         }

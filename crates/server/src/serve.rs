@@ -28,8 +28,12 @@ const WORKER_STACK_BYTES: usize = 8 << 20;
 
 pub struct ServeOptions {
     pub config: Config,
+    /// Where `config` came from; reloads read it again.
+    pub config_file: Option<PathBuf>,
     pub data_dir: PathBuf,
     pub listen: String,
+    /// The dedicated OTLP/gRPC and OTLP/HTTP listeners.
+    pub otlp: crate::otlp::OtlpListen,
     /// The command line as `/api/v1/status/flags` reports it.
     pub flags: BTreeMap<String, String>,
 }
@@ -99,6 +103,7 @@ impl Signals {
 async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     // Installed before anything slow, so a signal during WAL replay still shuts down cleanly.
     let mut signals = Signals::install()?;
+    let sighup = crate::reload::install_sighup().context("installing the SIGHUP handler")?;
     let server_cfg = &opts.config.server;
     let settings = HttpSettings {
         max_request_bytes: usize::try_from(server_cfg.max_request_bytes.0).unwrap_or(usize::MAX),
@@ -114,6 +119,7 @@ async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     tracing::info!(%addr, data_dir = %opts.data_dir.display(), "listening");
 
     let (stop_tx, mut stop_rx) = watch::channel(false);
+    let otlp = crate::otlp::Listeners::start(&opts.otlp, state.clone(), stop_rx.clone()).await?;
     let app = http::router(state.clone());
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -155,11 +161,20 @@ async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     if signalled.is_none() {
         state.set_ready(db.clone());
         let jobs = crate::scrape::configured_jobs(&opts.config, addr);
-        if !jobs.is_empty() {
-            let s = Scraping::start(jobs, db.clone()).await;
-            state.set_scrape_view(s.view());
-            scraping = Some(s);
-        }
+        // Started even without jobs, so a reload can add some.
+        let s = Arc::new(Scraping::start(jobs, db.clone()).await);
+        state.set_scrape_view(s.view());
+        let mut reloader = crate::reload::Reloader::new(
+            opts.config_file.clone(),
+            opts.config.clone(),
+            state.api.status.config_time_ms,
+        );
+        reloader.register(Box::new(crate::reload::ScrapeApplier {
+            scraping: s.clone(),
+            addr,
+        }));
+        state.set_reload(reloader.spawn(Some(sighup)));
+        scraping = Some(s);
         tracing::info!("Pharos is ready");
         let sig = signals.recv().await;
         tracing::info!(signal = sig, "shutting down: finishing in-flight requests");
@@ -179,6 +194,7 @@ async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
             "in-flight requests did not finish in time; closing storage anyway"
         ),
     }
+    otlp.stopped(SHUTDOWN_GRACE).await;
     close(db).await?;
     tracing::info!("stopped");
     Ok(())

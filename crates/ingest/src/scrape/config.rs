@@ -181,6 +181,83 @@ pub struct TlsConfig {
     pub key_file: Option<PathBuf>,
     #[serde(default)]
     pub insecure_skip_verify: bool,
+    /// Lowest TLS version offered; `None` leaves the client's default (TLS 1.2).
+    #[serde(default)]
+    pub min_version: Option<TlsVersion>,
+    /// Read only to refuse it with a clear message: the HTTP client cannot set the SNI
+    /// name apart from the URL's host, and verifying the certificate against one name
+    /// while announcing another would not be what Prometheus does.
+    #[serde(default)]
+    pub server_name: Option<String>,
+}
+
+/// `tls_config.min_version`, spelled as Prometheus spells it. The TLS stack only speaks
+/// TLS 1.2 and 1.3, so `TLS10` and `TLS11` allow the same connections as `TLS12`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub enum TlsVersion {
+    TLS10,
+    TLS11,
+    TLS12,
+    TLS13,
+}
+
+/// An exposition format offered in the `Accept` header (`scrape_protocols`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ScrapeProtocol {
+    OpenMetricsText1_0_0,
+    OpenMetricsText0_0_1,
+    PrometheusText1_0_0,
+    PrometheusText0_0_4,
+}
+
+impl ScrapeProtocol {
+    fn parse(s: &str) -> Result<ScrapeProtocol, String> {
+        Ok(match s {
+            "OpenMetricsText1.0.0" => ScrapeProtocol::OpenMetricsText1_0_0,
+            "OpenMetricsText0.0.1" => ScrapeProtocol::OpenMetricsText0_0_1,
+            "PrometheusText1.0.0" => ScrapeProtocol::PrometheusText1_0_0,
+            "PrometheusText0.0.4" => ScrapeProtocol::PrometheusText0_0_4,
+            "PrometheusProto" => {
+                return Err(
+                    "PrometheusProto is not supported by Pharos (it parses the text formats only)"
+                        .into(),
+                )
+            }
+            other => {
+                return Err(format!(
+                    "unknown scrape protocol {other:?}, supported: [OpenMetricsText0.0.1 \
+                     OpenMetricsText1.0.0 PrometheusText0.0.4 PrometheusText1.0.0]"
+                ))
+            }
+        })
+    }
+
+    /// The media type with its parameters; the 1.0.0 formats ask for underscore
+    /// escaping because the parser does not read quoted UTF-8 names.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            ScrapeProtocol::OpenMetricsText1_0_0 => {
+                "application/openmetrics-text;version=1.0.0;escaping=underscores"
+            }
+            ScrapeProtocol::OpenMetricsText0_0_1 => "application/openmetrics-text;version=0.0.1",
+            ScrapeProtocol::PrometheusText1_0_0 => "text/plain;version=1.0.0;escaping=underscores",
+            ScrapeProtocol::PrometheusText0_0_4 => "text/plain;version=0.0.4",
+        }
+    }
+}
+
+/// The `Accept` header for `protocols` in order of preference, weighted as Prometheus
+/// weighs them, with `*/*` last (answered bodies of other types are read as text).
+pub fn accept_header(protocols: &[ScrapeProtocol]) -> String {
+    // Prometheus starts from one more than the number of protocols it knows (five).
+    let mut weight = 6usize.max(protocols.len() + 1);
+    let mut parts = Vec::with_capacity(protocols.len() + 1);
+    for p in protocols {
+        parts.push(format!("{};q=0.{weight}", p.media_type()));
+        weight = weight.saturating_sub(1);
+    }
+    parts.push(format!("*/*;q=0.{weight}"));
+    parts.join(",")
 }
 
 /// One `scrape_configs` entry, validated. Deserializing applies Prometheus's defaults
@@ -212,6 +289,27 @@ pub struct ScrapeConfig {
     pub basic_auth: Option<BasicAuth>,
     pub authorization: Option<Authorization>,
     pub tls_config: TlsConfig,
+    /// `None`: no proxy. Checked to be an absolute URL.
+    pub proxy_url: Option<String>,
+    /// Comma-separated hosts, domains and CIDRs that bypass `proxy_url`.
+    pub no_proxy: Option<String>,
+    /// Use `HTTP(S)_PROXY`/`NO_PROXY` from the environment.
+    pub proxy_from_environment: bool,
+    pub follow_redirects: bool,
+    /// Offer HTTP/2 over TLS (ALPN); plain-HTTP scrapes are always HTTP/1.1, as in Go.
+    pub enable_http2: bool,
+    /// A job whose relabeling yields more targets fails every scrape; 0 means no limit.
+    pub target_limit: u64,
+    /// Bytes; 0 means no limit.
+    pub label_name_length_limit: u64,
+    /// Bytes; 0 means no limit.
+    pub label_value_length_limit: u64,
+    /// Dropped targets kept for the targets API; 0 means all.
+    pub keep_dropped_targets: u64,
+    /// Formats offered, most preferred first; empty means the default `Accept` header.
+    pub scrape_protocols: Vec<ScrapeProtocol>,
+    /// Staleness markers also for series exposed with explicit timestamps.
+    pub track_timestamps_staleness: bool,
 }
 
 #[derive(Deserialize)]
@@ -258,6 +356,28 @@ struct RawScrapeConfig {
     bearer_token_file: Option<PathBuf>,
     #[serde(default)]
     tls_config: TlsConfig,
+    #[serde(default)]
+    proxy_url: Option<String>,
+    #[serde(default)]
+    no_proxy: Option<String>,
+    #[serde(default)]
+    proxy_from_environment: bool,
+    #[serde(default)]
+    follow_redirects: Option<bool>,
+    #[serde(default)]
+    enable_http2: Option<bool>,
+    #[serde(default)]
+    target_limit: u64,
+    #[serde(default)]
+    label_name_length_limit: u64,
+    #[serde(default)]
+    label_value_length_limit: u64,
+    #[serde(default)]
+    keep_dropped_targets: u64,
+    #[serde(default)]
+    scrape_protocols: Option<Vec<String>>,
+    #[serde(default)]
+    track_timestamps_staleness: bool,
 }
 
 /// A rejected scrape config; the message names the job and the field.
@@ -388,6 +508,49 @@ impl TryFrom<RawScrapeConfig> for ScrapeConfig {
                 "tls_config: cert_file and key_file must be configured together".into(),
             ));
         }
+        if r.tls_config.server_name.is_some() {
+            return Err(err(
+                "tls_config: server_name is not supported by Pharos; scrape the target by \
+                 the name its certificate carries (relabel __address__ or use a hosts entry)"
+                    .into(),
+            ));
+        }
+        let proxy_url = r.proxy_url.filter(|u| !u.is_empty());
+        if let Some(u) = &proxy_url {
+            reqwest::Url::parse(u).map_err(|e| err(format!("proxy_url {u:?}: {e}")))?;
+        }
+        let no_proxy = r.no_proxy.filter(|n| !n.is_empty());
+        if r.proxy_from_environment && proxy_url.is_some() {
+            return Err(err(
+                "if proxy_from_environment is configured, proxy_url must not be configured".into(),
+            ));
+        }
+        if r.proxy_from_environment && no_proxy.is_some() {
+            return Err(err(
+                "if proxy_from_environment is configured, no_proxy must not be configured".into(),
+            ));
+        }
+        if proxy_url.is_none() && no_proxy.is_some() {
+            return Err(err(
+                "if no_proxy is configured, proxy_url must also be configured".into(),
+            ));
+        }
+        let mut scrape_protocols = Vec::new();
+        if let Some(names) = &r.scrape_protocols {
+            if names.is_empty() {
+                return Err(err("scrape_protocols cannot be empty".into()));
+            }
+            for name in names {
+                let p = ScrapeProtocol::parse(name)
+                    .map_err(|e| err(format!("scrape_protocols: {e}")))?;
+                if scrape_protocols.contains(&p) {
+                    return Err(err(format!(
+                        "duplicated protocol in scrape_protocols, got {names:?}"
+                    )));
+                }
+                scrape_protocols.push(p);
+            }
+        }
         Ok(ScrapeConfig {
             job_name: r.job_name,
             scrape_interval: interval,
@@ -408,6 +571,17 @@ impl TryFrom<RawScrapeConfig> for ScrapeConfig {
             basic_auth: r.basic_auth,
             authorization,
             tls_config: r.tls_config,
+            proxy_url,
+            no_proxy,
+            proxy_from_environment: r.proxy_from_environment,
+            follow_redirects: r.follow_redirects.unwrap_or(true),
+            enable_http2: r.enable_http2.unwrap_or(true),
+            target_limit: r.target_limit,
+            label_name_length_limit: r.label_name_length_limit,
+            label_value_length_limit: r.label_value_length_limit,
+            keep_dropped_targets: r.keep_dropped_targets,
+            scrape_protocols,
+            track_timestamps_staleness: r.track_timestamps_staleness,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! One scrape of one target: fetch, parse, label, limit, report and staleness.
 
-use super::config::ScrapeConfig;
+use super::config::{accept_header, ScrapeConfig, TlsVersion};
+use super::metadata::{MetadataLine, TargetMetadata};
 use super::targets::Target;
 use crate::exposition::{
     decode_body, format_from_content_type, Entry, Format, Parser, ACCEPT_ENCODING_HEADER,
@@ -9,6 +10,7 @@ use crate::exposition::{
 use crate::relabel::process;
 use pharos_model::{LabelRef, Labels, Sample, WriteBatch, METRIC_NAME, STALE_NAN};
 use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Series and samples a scrape produced, owned so it can cross task boundaries.
@@ -69,8 +71,19 @@ pub struct TargetScraper {
     client: reqwest::Client,
     config: std::sync::Arc<ScrapeConfig>,
     target: Target,
+    accept: String,
+    state: ScraperState,
+    metadata: Arc<Mutex<TargetMetadata>>,
+}
+
+/// What a scraper remembers between scrapes. A reconfigured target hands it to its
+/// successor, so series that outlive the change get no staleness markers and series
+/// the change removes get theirs on the next scrape.
+#[derive(Debug, Default)]
+pub struct ScraperState {
     /// Series of the previous successful scrape that had no explicit timestamp (those
-    /// with one are left alone, as Prometheus does not track their staleness).
+    /// with one are left alone unless `track_timestamps_staleness` is set, as in
+    /// Prometheus).
     previous: HashSet<Labels>,
     /// Every series of the last successful scrape, for `scrape_series_added`.
     seen: HashSet<Labels>,
@@ -85,13 +98,52 @@ impl TargetScraper {
         config: std::sync::Arc<ScrapeConfig>,
         target: Target,
     ) -> Self {
+        Self::with_state(
+            client,
+            config,
+            target,
+            ScraperState::default(),
+            Arc::default(),
+        )
+    }
+
+    /// A scraper that continues from a predecessor's state and metadata.
+    pub fn with_state(
+        client: reqwest::Client,
+        config: std::sync::Arc<ScrapeConfig>,
+        target: Target,
+        state: ScraperState,
+        metadata: Arc<Mutex<TargetMetadata>>,
+    ) -> Self {
+        let accept = if config.scrape_protocols.is_empty() {
+            ACCEPT_HEADER.to_owned()
+        } else {
+            accept_header(&config.scrape_protocols)
+        };
         TargetScraper {
             client,
             config,
             target,
-            previous: HashSet::new(),
-            seen: HashSet::new(),
+            accept,
+            state,
+            metadata,
         }
+    }
+
+    /// Gives up the scraper, keeping what a successor needs.
+    pub fn into_state(self) -> ScraperState {
+        self.state
+    }
+
+    /// The metadata of this target's recent scrapes.
+    pub fn metadata(&self) -> Arc<Mutex<TargetMetadata>> {
+        self.metadata.clone()
+    }
+
+    /// Records a scrape that failed without fetching (a job over its `target_limit`):
+    /// `up` is 0 and the previous scrape's series get staleness markers.
+    pub fn fail(&mut self, error: String) -> ScrapeOutcome {
+        self.process(Err(error), now_ms(), Duration::ZERO)
     }
 
     pub fn target(&self) -> &Target {
@@ -111,6 +163,7 @@ impl TargetScraper {
     /// what a target that goes away leaves behind.
     pub fn stop(&mut self, t_ms: i64) -> ScrapeBatch {
         let mut series: Vec<(Labels, Vec<Sample>)> = self
+            .state
             .previous
             .drain()
             .map(|l| {
@@ -152,7 +205,7 @@ impl TargetScraper {
         let mut req = self
             .client
             .get(&self.target.url)
-            .header("Accept", ACCEPT_HEADER)
+            .header("Accept", self.accept.as_str())
             .header(
                 "X-Prometheus-Scrape-Timeout-Seconds",
                 format!("{}", self.target.timeout.as_secs_f64()),
@@ -237,9 +290,9 @@ impl TargetScraper {
                 let added = s
                     .series
                     .iter()
-                    .filter(|(l, _)| !self.seen.contains(l))
+                    .filter(|(l, _)| !self.state.seen.contains(l))
                     .count();
-                self.seen = s.series.iter().map(|(l, _)| l.clone()).collect();
+                self.state.seen = s.series.iter().map(|(l, _)| l.clone()).collect();
                 batch.series = s.series;
                 (1.0, s.scraped, batch.series.len(), added, None, s.tracked)
             }
@@ -247,7 +300,7 @@ impl TargetScraper {
         };
         // Every series of the last scrape that this one lacks gets a staleness marker,
         // so queries stop returning it at once instead of after the lookback window.
-        for gone in self.previous.difference(&current) {
+        for gone in self.state.previous.difference(&current) {
             batch.series.push((
                 gone.clone(),
                 vec![Sample {
@@ -256,7 +309,7 @@ impl TargetScraper {
                 }],
             ));
         }
-        self.previous = current;
+        self.state.previous = current;
         let report = [
             ("up", up),
             ("scrape_duration_seconds", duration.as_secs_f64()),
@@ -282,9 +335,26 @@ impl TargetScraper {
         let cfg = &*self.config;
         let mut out = Samples::default();
         let mut seen: HashSet<Labels> = HashSet::new();
+        let mut meta: Vec<(&str, MetadataLine<'_>)> = Vec::new();
+        let mut helps: Vec<(&str, crate::exposition::Escaped<'_>)> = Vec::new();
         for entry in Parser::new(body, format) {
             let entry = entry.map_err(|e| format!("parse error: {e}"))?;
-            let Entry::Sample(s) = entry else { continue };
+            let s = match entry {
+                Entry::Sample(s) => s,
+                Entry::Type { family, kind } => {
+                    meta.push((family, MetadataLine::Type(kind)));
+                    continue;
+                }
+                Entry::Unit { family, unit } => {
+                    meta.push((family, MetadataLine::Unit(unit)));
+                    continue;
+                }
+                Entry::Help { family, text } => {
+                    helps.push((family, text));
+                    continue;
+                }
+                Entry::Eof => continue,
+            };
             // `_created` samples are not stored by default in Prometheus either.
             if s.created {
                 continue;
@@ -304,14 +374,7 @@ impl TargetScraper {
             if labels.metric_name().is_none_or(str::is_empty) {
                 continue;
             }
-            if cfg.label_limit > 0 && labels.len() as u64 > cfg.label_limit {
-                return Err(format!(
-                    "label_limit exceeded (metric: {}, number of labels: {}, limit: {})",
-                    labels.metric_name().unwrap_or(""),
-                    labels.len(),
-                    cfg.label_limit
-                ));
-            }
+            check_label_limits(cfg, &labels)?;
             // A repeated series in one body keeps its first sample, as Prometheus
             // rejects the duplicate rather than failing the scrape.
             if !seen.insert(labels.clone()) {
@@ -320,13 +383,64 @@ impl TargetScraper {
             if cfg.sample_limit > 0 && out.series.len() as u64 >= cfg.sample_limit {
                 return Err("sample limit exceeded".into());
             }
-            if !explicit_ts {
+            if !explicit_ts || cfg.track_timestamps_staleness {
                 out.tracked.insert(labels.clone());
             }
             out.series.push((labels, vec![Sample { t, v: s.value }]));
         }
+        let help_texts: Vec<std::borrow::Cow<'_, str>> =
+            helps.iter().map(|(_, text)| text.unescape()).collect();
+        meta.extend(
+            helps
+                .iter()
+                .zip(&help_texts)
+                .map(|((family, _), text)| (*family, MetadataLine::Help(text))),
+        );
+        self.metadata
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record(meta);
         Ok(out)
     }
+}
+
+/// `label_limit`, `label_name_length_limit` and `label_value_length_limit`, worded as
+/// Prometheus words them (names and values cut at 50 characters).
+fn check_label_limits(cfg: &ScrapeConfig, labels: &Labels) -> Result<(), String> {
+    let metric = labels.metric_name().unwrap_or("");
+    let cut = |s: &str| -> String { s.chars().take(50).collect() };
+    if cfg.label_limit > 0 && labels.len() as u64 > cfg.label_limit {
+        return Err(format!(
+            "label_limit exceeded (metric: {}, number of labels: {}, limit: {})",
+            cut(metric),
+            labels.len(),
+            cfg.label_limit
+        ));
+    }
+    let (names, values) = (cfg.label_name_length_limit, cfg.label_value_length_limit);
+    if names == 0 && values == 0 {
+        return Ok(());
+    }
+    for l in labels.iter() {
+        if names > 0 && l.name.len() as u64 > names {
+            return Err(format!(
+                "label_name_length_limit exceeded (metric: {}, label name: {}, length: {}, limit: {names})",
+                cut(metric),
+                cut(&l.name),
+                l.name.len()
+            ));
+        }
+        if values > 0 && l.value.len() as u64 > values {
+            return Err(format!(
+                "label_value_length_limit exceeded (metric: {}, label name: {}, value: {:?}, length: {}, limit: {values})",
+                cut(metric),
+                cut(&l.name),
+                cut(&l.value),
+                l.value.len()
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[derive(Default)]
@@ -434,7 +548,40 @@ pub fn build_client(cfg: &ScrapeConfig) -> Result<reqwest::Client, String> {
     let tls = &cfg.tls_config;
     let mut b = reqwest::Client::builder()
         .user_agent(concat!("Pharos/", env!("CARGO_PKG_VERSION")))
-        .danger_accept_invalid_certs(tls.insecure_skip_verify);
+        .danger_accept_invalid_certs(tls.insecure_skip_verify)
+        // Go's client follows at most 10 redirects; without following, a 3xx answer
+        // fails the scrape with its status.
+        .redirect(if cfg.follow_redirects {
+            reqwest::redirect::Policy::limited(10)
+        } else {
+            reqwest::redirect::Policy::none()
+        });
+    if !cfg.enable_http2 {
+        b = b.http1_only();
+    }
+    if let Some(v) = tls.min_version {
+        b = b.min_tls_version(match v {
+            TlsVersion::TLS10 => reqwest::tls::Version::TLS_1_0,
+            TlsVersion::TLS11 => reqwest::tls::Version::TLS_1_1,
+            TlsVersion::TLS12 => reqwest::tls::Version::TLS_1_2,
+            TlsVersion::TLS13 => reqwest::tls::Version::TLS_1_3,
+        });
+    }
+    match (&cfg.proxy_url, cfg.proxy_from_environment) {
+        (Some(url), _) => {
+            let proxy = reqwest::Proxy::all(url)
+                .map_err(|e| format!("invalid proxy_url {url:?}: {e}"))?
+                .no_proxy(
+                    cfg.no_proxy
+                        .as_deref()
+                        .and_then(reqwest::NoProxy::from_string),
+                );
+            b = b.proxy(proxy);
+        }
+        // The client reads HTTP_PROXY, HTTPS_PROXY and NO_PROXY unless told not to.
+        (None, true) => {}
+        (None, false) => b = b.no_proxy(),
+    }
     if let Some(ca) = &tls.ca_file {
         let pem = std::fs::read(ca)
             .map_err(|e| format!("unable to read CA file {}: {e}", ca.display()))?;

@@ -48,17 +48,32 @@ pub struct DroppedTarget {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TargetSet {
     pub active: Vec<Target>,
+    /// At most `keep_dropped_targets` of them when that is set.
     pub dropped: Vec<DroppedTarget>,
+    /// Every dropped target, kept in the list or not.
+    pub dropped_count: usize,
 }
 
 /// Builds the targets of `groups` for `cfg`. Duplicate targets (same final labels and
-/// URL) are kept once, as Prometheus deduplicates by target hash.
+/// URL) are kept once, as Prometheus deduplicates by target hash. With
+/// `keep_dropped_targets` set, only that many dropped targets are kept for the API.
 pub fn build_targets(cfg: &ScrapeConfig, groups: &[TargetGroup]) -> TargetSet {
     let mut out = TargetSet::default();
+    let keep_dropped = match usize::try_from(cfg.keep_dropped_targets) {
+        Ok(0) | Err(_) => usize::MAX,
+        Ok(n) => n,
+    };
     for g in groups {
         for addr in &g.targets {
             let discovered = discovered_labels(cfg, g, addr);
-            match populate(cfg, &discovered) {
+            let result = populate(cfg, &discovered);
+            if !matches!(result, Ok(Some(_))) {
+                out.dropped_count += 1;
+                if out.dropped.len() >= keep_dropped {
+                    continue;
+                }
+            }
+            match result {
                 Ok(Some(t)) => {
                     if !out
                         .active

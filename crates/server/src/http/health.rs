@@ -28,7 +28,7 @@ pub async fn metrics(State(st): State<Arc<AppState>>) -> Response {
         None => None,
     };
     let max = st.settings.max_inflight_writes;
-    let text = self_metrics::render(&Snapshot {
+    let mut text = self_metrics::render(&Snapshot {
         db: db.as_ref(),
         ready: st.is_ready(),
         http: &st.http_metrics,
@@ -38,7 +38,11 @@ pub async fn metrics(State(st): State<Arc<AppState>>) -> Response {
             max,
         },
         query: &st.query_metrics,
+        otlp: &st.otlp.metrics,
     });
+    if let Some(r) = st.reload.get() {
+        text.push_str(&r.status().render());
+    }
     (
         [(
             header::CONTENT_TYPE,

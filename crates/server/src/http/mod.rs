@@ -5,10 +5,11 @@
 //! |---|---|
 //! | [`health`] | `/-/healthy`, `/-/ready`, `/metrics` |
 //! | [`write`] | `POST /api/v1/write` (remote_write v1) |
+//! | [`otlp`] | `POST /v1/metrics` (OTLP/HTTP), here and on the OTLP/HTTP port |
 //! | [`admin`] | `POST /api/v1/admin/tsdb/flush` |
 //! | [`query_api`] | `/api/v1/query`, `query_range`, `format_query`, `query_exemplars` |
 //! | [`series_api`] | `/api/v1/series`, `labels`, `label/<name>/values`, `metadata` |
-//! | [`targets_api`] | `/api/v1/targets` |
+//! | [`targets_api`] | `/api/v1/targets`, `/api/v1/targets/metadata` |
 //! | [`status_api`] | `/api/v1/status/buildinfo`, `runtimeinfo`, `flags`, `tsdb` |
 //! | [`params`], [`api_json`] | Prometheus API parameters and JSON answers |
 //!
@@ -19,6 +20,7 @@
 pub mod admin;
 pub mod api_json;
 pub mod health;
+pub mod otlp;
 pub mod params;
 pub mod query_api;
 pub mod series_api;
@@ -101,9 +103,13 @@ pub struct AppState {
     pub(crate) http_metrics: HttpMetrics,
     pub(crate) write_metrics: WriteMetrics,
     pub(crate) query_metrics: QueryMetrics,
+    /// The OTLP receivers' translator and counters, shared by the HTTP and gRPC ports.
+    pub(crate) otlp: crate::otlp::OtlpState,
     pub(crate) api: ApiContext,
     /// Set once scraping runs; until then the targets API lists nothing.
     pub(crate) scrape: OnceLock<Arc<crate::scrape::ScrapeView>>,
+    /// Set once the server is ready; until then `/-/reload` answers 503.
+    pub(crate) reload: OnceLock<crate::reload::ReloadHandle>,
 }
 
 impl AppState {
@@ -117,7 +123,9 @@ impl AppState {
             http_metrics: HttpMetrics::default(),
             write_metrics: WriteMetrics::default(),
             query_metrics: QueryMetrics::default(),
+            otlp: crate::otlp::OtlpState::default(),
             scrape: OnceLock::new(),
+            reload: OnceLock::new(),
         })
     }
 
@@ -152,6 +160,11 @@ impl AppState {
         let _ = self.scrape.set(view);
     }
 
+    /// Connects `/-/reload`, `/metrics` and the runtime info to the reloader.
+    pub fn set_reload(&self, handle: crate::reload::ReloadHandle) {
+        let _ = self.reload.set(handle);
+    }
+
     /// The storage even while shutting down, for self-metrics.
     pub(crate) fn store_any(&self) -> Option<Arc<dyn Store>> {
         self.store.get().cloned()
@@ -164,6 +177,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/-/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
         .route("/api/v1/write", post(write::remote_write))
+        .route("/v1/metrics", post(otlp::export))
         .route(
             "/api/v1/admin/tsdb/flush",
             post(admin::flush).put(admin::flush),
@@ -202,6 +216,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/status/flags", get(status_api::flags))
         .route("/api/v1/status/tsdb", get(status_api::tsdb))
         .route("/api/v1/targets", get(targets_api::targets))
+        .route(
+            "/api/v1/targets/metadata",
+            get(targets_api::target_metadata).post(targets_api::target_metadata),
+        )
+        .route(
+            "/-/reload",
+            post(crate::reload::reload_endpoint).put(crate::reload::reload_endpoint),
+        )
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)

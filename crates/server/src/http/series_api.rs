@@ -3,8 +3,8 @@
 
 use super::api_json::{self, Notes};
 use super::params::{
-    self, go_atoi, limit_param, parse_match_params, time_param, unescape_label_name, ApiError,
-    ErrorKind, Form, MAX_TIME_MS, MIN_TIME_MS,
+    self, limit_param, parse_match_params, time_param, unescape_label_name, ApiError, ErrorKind,
+    Form, MAX_TIME_MS, MIN_TIME_MS,
 };
 use super::{unavailable, AppState, Store};
 use axum::extract::{Path, Request, State};
@@ -232,21 +232,42 @@ pub async fn label_values(
     respond_strings(result, limit)
 }
 
-/// `GET|POST /api/v1/metadata`: Pharos keeps no metric metadata yet, so the answer is the
-/// one a Prometheus without any gives: an empty object. The parameters are still checked.
-pub async fn metadata(req: Request) -> Response {
+/// `GET|POST /api/v1/metadata?metric=…&limit=…&limit_per_metric=…`: the metadata of the
+/// running targets' recent scrapes, deduplicated across targets, as Prometheus answers
+/// it (the report series such as `up` have none, since no exposer describes them).
+pub async fn metadata(State(st): State<Arc<AppState>>, req: Request) -> Response {
     let form = match params::read_form(req).await {
         Ok(f) => f,
         Err(e) => return e.into_response(),
     };
-    for name in ["limit", "limit_per_metric"] {
-        let v = form.get(name);
-        if !v.is_empty() && go_atoi(v).is_err() {
-            return ApiError::bad_data(format!("{name} must be a number")).into_response();
-        }
-    }
+    let limits = super::targets_api::limit_or_unlimited(&form, "limit").and_then(|l| {
+        super::targets_api::limit_or_unlimited(&form, "limit_per_metric").map(|p| (l, p))
+    });
+    let (limit, per_metric) = match limits {
+        Ok(l) => l,
+        Err(e) => return e.into_response(),
+    };
+    let targets = st
+        .scrape
+        .get()
+        .map(|v| v.running_targets())
+        .unwrap_or_default();
+    let families =
+        super::targets_api::merge_metadata(&targets, form.get("metric"), limit, per_metric);
     api_json::success(&Notes::default(), |j| {
         j.begin_object();
+        for (name, variants) in &families {
+            j.key(name);
+            j.begin_array();
+            for (kind, help, unit) in variants {
+                j.begin_object();
+                j.key_string("type", kind);
+                j.key_string("help", help);
+                j.key_string("unit", unit);
+                j.end_object();
+            }
+            j.end_array();
+        }
         j.end_object();
     })
 }

@@ -107,10 +107,13 @@ pub async fn runtimeinfo(State(st): State<Arc<AppState>>) -> Response {
         j.key_string("CWD", &cwd);
         j.key_string("hostname", &host);
         j.key_string("serverTime", &json_time(super::params::now_ms()));
-        // The configuration is loaded once at start; a bad one stops the server.
+        // Before the reloader runs, the configuration loaded at start is the one in force.
+        let (reloaded, config_ms) = st.reload.get().map_or((true, info.config_time_ms), |r| {
+            (r.status().successful(), r.status().last_success_ms())
+        });
         j.key("reloadConfigSuccess");
-        j.bool(true);
-        j.key_string("lastConfigTime", &json_time(info.config_time_ms));
+        j.bool(reloaded);
+        j.key_string("lastConfigTime", &json_time(config_ms));
         j.key("corruptionCount");
         j.int(corruptions);
         j.key("goroutineCount");

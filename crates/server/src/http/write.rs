@@ -17,10 +17,10 @@ use std::sync::Arc;
 
 /// Seconds a sender is told to wait after hitting a series limit. Limits clear only as
 /// series go inactive, so an immediate retry would just be refused again.
-const LIMIT_RETRY_AFTER_SECS: u64 = 30;
+pub(crate) const LIMIT_RETRY_AFTER_SECS: u64 = 30;
 
 /// Seconds a sender is told to wait when all write slots are busy.
-const BUSY_RETRY_AFTER_SECS: u64 = 1;
+pub(crate) const BUSY_RETRY_AFTER_SECS: u64 = 1;
 
 pub async fn remote_write(
     State(st): State<Arc<AppState>>,
@@ -215,23 +215,14 @@ fn is_sample_refusal(r: RejectReason) -> bool {
     r != RejectReason::ExemplarOutOfOrder
 }
 
-fn respond(outcome: &AppendOutcome, histograms: usize) -> Response {
+/// Samples the storage refused (dropped exemplars aside), and the refusals in words:
+/// counts by reason and the first one. The OTLP receivers report them the same way.
+pub(crate) fn refusals(outcome: &AppendOutcome) -> (u64, String) {
     let refused: u64 = RejectReason::ALL
         .iter()
         .filter(|r| is_sample_refusal(**r))
         .map(|r| outcome.rejected[r.index()])
         .sum();
-    let histogram_note = (histograms > 0).then(|| {
-        format!(
-            "native histograms are not supported: {histograms} histogram sample(s) dropped; the float samples of this request were stored"
-        )
-    });
-    if refused == 0 {
-        return match histogram_note {
-            Some(note) => plain(StatusCode::BAD_REQUEST, note),
-            None => StatusCode::NO_CONTENT.into_response(),
-        };
-    }
     let mut msg = format!(
         "{refused} sample(s) refused, {} stored:",
         outcome.samples_appended
@@ -244,6 +235,22 @@ fn respond(outcome: &AppendOutcome, histograms: usize) -> Response {
     }
     if let Some(first) = &outcome.first_rejection {
         let _ = write!(msg, "; first: {first}");
+    }
+    (refused, msg)
+}
+
+fn respond(outcome: &AppendOutcome, histograms: usize) -> Response {
+    let (refused, mut msg) = refusals(outcome);
+    let histogram_note = (histograms > 0).then(|| {
+        format!(
+            "native histograms are not supported: {histograms} histogram sample(s) dropped; the float samples of this request were stored"
+        )
+    });
+    if refused == 0 {
+        return match histogram_note {
+            Some(note) => plain(StatusCode::BAD_REQUEST, note),
+            None => StatusCode::NO_CONTENT.into_response(),
+        };
     }
     if let Some(note) = histogram_note {
         let _ = write!(msg, "; {note}");
