@@ -2,10 +2,12 @@
 //! that measures Pharos, Prometheus and VictoriaMetrics under the same load.
 //! See bench/README.md.
 
+mod expo;
 mod load;
 mod procfs;
 mod report;
 mod rng;
+mod scrape_bench;
 mod send;
 mod targets;
 mod util;
@@ -39,6 +41,8 @@ enum Cmd {
     Run(RunArgs),
     /// Only generate load and send it to an already running receiver.
     Load(LoadArgs),
+    /// Scrape-path throughput: Pharos and Prometheus scrape the same large body.
+    Scrape(scrape_bench::ScrapeArgs),
 }
 
 #[derive(Args, Clone)]
@@ -131,6 +135,7 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Cmd::Run(a) => run(a),
         Cmd::Load(a) => load_only(a),
+        Cmd::Scrape(a) => scrape_bench::run(a),
     };
     match result {
         Ok(code) => code,
