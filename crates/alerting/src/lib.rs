@@ -15,6 +15,15 @@
 //! | [`duration`] | Prometheus duration syntax (`1h30m`) |
 //! | [`secret`] | [`Secret`], printed and serialized as `<secret>` |
 //! | [`error`] | error types |
+//! | [`alert`] | alerts, fingerprints, ingestion defaults, merge, order, status |
+//! | [`silence`] | silences (validation, update/expire rules, recurring schedules) |
+//! | [`inhibit`] | inhibition rules evaluated against firing alerts |
+//! | [`dispatch`] | alert store, aggregation groups and timers, notify pipeline, API v2 views |
+//! | [`notify`] | the [`notify::Notifier`] trait receivers implement, retry backoff |
+//! | [`nflog`] | notification log and the dedup rule |
+//! | [`persist`] | the [`persist::AlertingStore`] seam (silences, nflog, history) and its in-memory form |
+//! | [`persist_sql`] | that seam over the control-plane database (`pharos-state`: SQLite or PostgreSQL) |
+//! | [`clock`] | wall time driven by tokio's clock |
 //!
 //! Write path: alertmanager.yml text → [`Config::load`] / [`Config::load_file`]
 //! (decode, per-item checks, whole-file checks and `global:` inheritance) →
@@ -26,13 +35,31 @@
 //! matched route's [`RouteOpts`], [`Route::key`] and [`Route::group_labels`];
 //! [`Route::muted_at`] with [`Config::intervener`] applies the route's time
 //! intervals; [`Config::inhibit_rules`] gives compiled inhibition rules.
+//!
+//! Alert path: [`dispatch::Dispatcher::put_alerts`] (API v2 or the rule
+//! manager) → alert store → aggregation groups → on `group_wait` /
+//! `group_interval`: inhibit → time mute → silence → per integration dedup
+//! ([`nflog`]) → retry → [`notify::Notifier::notify`]; silences, the
+//! notification log and alert history are written through
+//! [`persist::AlertingStore`].
 
+pub mod alert;
+pub mod clock;
 pub mod config;
+pub mod dispatch;
 pub mod duration;
 pub mod error;
+pub mod inhibit;
 pub mod matcher;
+pub mod nflog;
+pub mod notify;
+pub mod notify_template;
+pub mod persist;
+pub mod persist_sql;
+pub mod receivers;
 pub mod route;
 pub mod secret;
+pub mod silence;
 pub mod timeinterval;
 
 pub use config::{Config, InhibitRule, Receiver, RouteConfig};
