@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 
 use crate::alert::{add_dur, sub_dur};
 use crate::clock::{from_ms, to_ms};
+use crate::notify::NotifyReason;
 use crate::persist::{AlertingStore, NflogRecord, StoreError};
 
 /// Identifies one integration of a receiver, as Alertmanager's
@@ -50,22 +51,52 @@ pub fn needs_update(
     repeat: Duration,
     now: DateTime<Utc>,
 ) -> bool {
+    update_reason(entry, firing, resolved, send_resolved, repeat, now).should_notify()
+}
+
+/// [`needs_update`] with Alertmanager's reason for the decision, which
+/// notifications carry as `notification_reason`.
+pub fn update_reason(
+    entry: Option<&Entry>,
+    firing: &BTreeSet<u64>,
+    resolved: &BTreeSet<u64>,
+    send_resolved: bool,
+    repeat: Duration,
+    now: DateTime<Utc>,
+) -> NotifyReason {
     let Some(entry) = entry else {
         // Never notified: only firing alerts are news.
-        return !firing.is_empty();
+        return if firing.is_empty() {
+            NotifyReason::DoNotNotify
+        } else {
+            NotifyReason::FirstNotification
+        };
     };
     if !firing.is_subset(&entry.firing) {
-        return true;
+        // The last notification resolved everything: this one starts over.
+        return if entry.firing.is_empty() {
+            NotifyReason::FirstNotification
+        } else {
+            NotifyReason::NewAlertsInGroup
+        };
     }
     // All resolved: notify (whatever send_resolved says, so the log forgets
     // the firing alerts) unless the receiver never heard of them.
     if firing.is_empty() {
-        return !entry.firing.is_empty();
+        return if entry.firing.is_empty() {
+            NotifyReason::DoNotNotify
+        } else {
+            NotifyReason::AllAlertsResolved
+        };
     }
     if send_resolved && !resolved.is_subset(&entry.resolved) {
-        return true;
+        return NotifyReason::NewResolvedAlerts;
     }
-    entry.timestamp < sub_dur(now, repeat)
+    if entry.timestamp < sub_dur(now, repeat) {
+        NotifyReason::RepeatIntervalElapsed
+    } else {
+        NotifyReason::DoNotNotify
+    }
 }
 
 type Key = (String, ReceiverKey);
@@ -193,5 +224,31 @@ mod tests {
         assert!(!nu(Some(&empty), &[], &[1], true, 1001));
         assert!(!nu(Some(&e), &[1, 2], &[], false, 4600));
         assert!(nu(Some(&e), &[1, 2], &[], false, 4601));
+    }
+
+    #[test]
+    fn update_reasons_match_alertmanager() {
+        let t = |s| DateTime::from_timestamp(s, 0).unwrap_or_default();
+        let rep = Duration::from_secs(3600);
+        let e = Entry {
+            firing: set(&[1, 2]),
+            resolved: set(&[3]),
+            timestamp: t(1000),
+            expires_at: t(9000),
+        };
+        let r = |entry: Option<&Entry>, f: &[u64], res: &[u64], now: i64| {
+            update_reason(entry, &set(f), &set(res), true, rep, t(now)).as_str()
+        };
+        assert_eq!(r(None, &[1], &[], 1000), "first notification");
+        assert_eq!(r(None, &[], &[1], 1000), "none");
+        assert_eq!(r(Some(&e), &[1, 4], &[], 1001), "new alerts added");
+        assert_eq!(r(Some(&e), &[1], &[2, 3], 1001), "some alerts resolved");
+        assert_eq!(r(Some(&e), &[], &[1, 2], 1001), "all alerts resolved");
+        assert_eq!(r(Some(&e), &[1, 2], &[3], 4601), "repeat interval elapsed");
+        let cleared = Entry {
+            firing: set(&[]),
+            ..e.clone()
+        };
+        assert_eq!(r(Some(&cleared), &[5], &[], 1001), "first notification");
     }
 }

@@ -39,6 +39,51 @@ pub struct NotifyContext {
     pub repeat_interval: Duration,
     /// The flush time.
     pub now: DateTime<Utc>,
+    /// Why this notification goes out, in Alertmanager's words
+    /// ([`NotifyReason::as_str`]); templates see it as `.NotificationReason`
+    /// and the webhook message as `notification_reason`.
+    pub notification_reason: String,
+    /// The labels of the group's route (`labels:` on the route and its
+    /// parents); templates see them as `.RouteLabels`.
+    pub route_labels: LabelMap,
+}
+
+/// Why the dedup stage lets a notification through (Alertmanager's
+/// `notify.NotifyReason`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotifyReason {
+    DoNotNotify,
+    FirstNotification,
+    NewAlertsInGroup,
+    NewResolvedAlerts,
+    AllAlertsResolved,
+    RepeatIntervalElapsed,
+    Unknown,
+}
+
+impl NotifyReason {
+    pub fn should_notify(self) -> bool {
+        self != NotifyReason::DoNotNotify
+    }
+
+    /// Alertmanager's `NotifyReason.String()`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyReason::DoNotNotify => "none",
+            NotifyReason::FirstNotification => "first notification",
+            NotifyReason::NewAlertsInGroup => "new alerts added",
+            NotifyReason::NewResolvedAlerts => "some alerts resolved",
+            NotifyReason::AllAlertsResolved => "all alerts resolved",
+            NotifyReason::RepeatIntervalElapsed => "repeat interval elapsed",
+            NotifyReason::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for NotifyReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[async_trait]

@@ -11,8 +11,7 @@ use async_trait::async_trait;
 use pharos_state::{Database, EventKind, Matcher, NflogEntry, StateError};
 
 use crate::persist::{
-    AlertingStore, HistoryEvent, HistoryKind, MatcherRecord, NflogRecord, SilenceRecord,
-    StoreError,
+    AlertingStore, HistoryEvent, HistoryKind, MatcherRecord, NflogRecord, SilenceRecord, StoreError,
 };
 
 /// The SQL-backed store. Cloning shares the database's pool.

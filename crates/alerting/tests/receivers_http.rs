@@ -107,6 +107,43 @@ async fn webhook_custom_payload_and_body_template() {
 }
 
 #[tokio::test]
+async fn webhook_body_template_from_config_is_the_body() {
+    let sink = Sink::start(vec![ok()]);
+    let cfg = yaml(&format!(
+        "  webhook_configs:\n  - url: {}\n    body_template: '{{\"status\": {{{{ .Status | toJson }}}}, \"alerts\": [{{{{ range $i, $a := .Alerts }}}}{{{{ if $i }}}},{{{{ end }}}}{{{{ $a.Labels.instance | toJson }}}}{{{{ end }}}}], \"reason\": {{{{ .NotificationReason | toJson }}}}}}'\n",
+        sink.url("/t")
+    ));
+    send_one(&cfg, "webhook", false).await.unwrap();
+    let got = sink.taken();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].path, "/t");
+    assert_eq!(got[0].header("content-type"), Some("application/json"));
+    assert_eq!(
+        got[0].body,
+        "{\"status\": \"firing\", \"alerts\": [\"a:9100\",\"b:9100\"], \"reason\": \"unknown\"}"
+    );
+}
+
+#[tokio::test]
+async fn webhook_message_carries_reason_and_route_labels() {
+    let sink = Sink::start(vec![ok()]);
+    let cfg = yaml(&format!(
+        "  webhook_configs:\n  - url: {}\n",
+        sink.url("/r")
+    ));
+    let ints = integrations(&cfg, "team-x");
+    let mut c = ctx("team-x", "webhook", false);
+    c.notification_reason = "new alerts added".to_string();
+    c.route_labels = [("team".to_string(), "db".to_string())]
+        .into_iter()
+        .collect();
+    ints[0].notifier.notify(&c, &alerts(false)).await.unwrap();
+    let v: serde_json::Value = serde_json::from_str(&sink.taken()[0].body).unwrap();
+    assert_eq!(v["notification_reason"], "new alerts added");
+    assert_eq!(v["routeLabels"], serde_json::json!({"team": "db"}));
+}
+
+#[tokio::test]
 async fn failures_are_classified_as_alertmanager_does() {
     let sink = Sink::start(vec![
         Reply::new(500, "text/plain", "boom"),

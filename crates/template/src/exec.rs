@@ -7,7 +7,7 @@ use crate::func::{Function, Ty};
 use crate::goconv;
 use crate::gofmt;
 use crate::gotime;
-use crate::html::HtmlCtx;
+use crate::html::{HtmlCtx, Predef};
 use crate::parse::{Arg, Branch, Command, Node, Number, Pipe, Tree};
 use crate::template::{MissingKey, Template};
 use crate::value::{MapKind, NativeFn, Value};
@@ -223,6 +223,11 @@ impl<'s, 't> State<'s, 't> {
             Node::Text(t) => self.write_text(t),
             Node::Action(p) => {
                 self.at(At::Action(p));
+                if p.decl.is_empty() && self.html.is_some() {
+                    if let Some(done) = self.print_with_predefined_escapers(dot, p)? {
+                        return Ok(done);
+                    }
+                }
                 let v = self.eval_pipeline(dot, p)?;
                 if p.decl.is_empty() {
                     self.print_value(p, v)?;
@@ -254,6 +259,66 @@ impl<'s, 't> State<'s, 't> {
         };
         self.out.push_str(&s);
         self.check_size()
+    }
+
+    /// HTML mode for pipelines using `html` or `urlquery`: Go's `html/template` merges
+    /// those with its contextual escapers instead of escaping their output again. Returns
+    /// `None` when the ordinary path applies.
+    fn print_with_predefined_escapers(&mut self, dot: &Value, p: &'s Pipe) -> R<Option<()>> {
+        let name_of = |c: &Command| match c.args.first() {
+            Some(Arg::Ident { name, .. }) => Predef::from_name(name),
+            _ => None,
+        };
+        let present: Vec<Predef> = p.cmds.iter().filter_map(name_of).collect();
+        if present.is_empty() {
+            return Ok(None);
+        }
+        let Some(last_cmd) = p.cmds.last() else {
+            return Ok(None);
+        };
+        // `{{urlquery}}` alone has no input to move the escaper onto; Go rejects or
+        // prints it as text/template does, which the ordinary path reproduces.
+        let last = name_of(last_cmd).filter(|_| p.cmds.len() > 1 || last_cmd.args.len() > 1);
+        let Some(plan) = self.html.as_ref().and_then(|h| h.plan(last, &present)) else {
+            return Ok(None);
+        };
+        let v = if plan.moved {
+            if p.cmds.len() == 1 {
+                // `{{urlquery a b}}` becomes `{{_eval_args_ a b | urlquery}}`.
+                let mut vals = Vec::with_capacity(last_cmd.args.len() - 1);
+                for a in &last_cmd.args[1..] {
+                    vals.push(self.eval_arg(dot, Ty::Any, a)?);
+                }
+                Value::str(crate::func::eval_args(&vals))
+            } else {
+                self.enter()?;
+                let mut value = None;
+                for cmd in &p.cmds[..p.cmds.len() - 1] {
+                    match self.eval_command(dot, cmd, value) {
+                        Ok(v) => value = Some(v),
+                        Err(e) => {
+                            self.depth -= 1;
+                            return Err(e);
+                        }
+                    }
+                }
+                self.depth -= 1;
+                value.unwrap_or(Value::Nil)
+            }
+        } else {
+            self.eval_pipeline(dot, p)?
+        };
+        if let Value::Func(_) = v {
+            self.at(At::Action(p));
+            return self.errorf(format!("can't print {{{{{p}}}}} of type {}", v.type_name()));
+        }
+        let s = match &mut self.html {
+            Some(ctx) => ctx.escape_planned(&v, &plan),
+            None => return Ok(None),
+        };
+        self.out.push_str(&s);
+        self.check_size()?;
+        Ok(Some(()))
     }
 
     fn walk_if_with(&mut self, dot: &Value, b: &'s Branch, with: bool) -> R<()> {

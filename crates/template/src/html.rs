@@ -5,6 +5,9 @@
 use crate::gofmt;
 use crate::value::Value;
 
+mod predef;
+pub(crate) use predef::Predef;
+
 #[derive(Default, Clone, Copy, PartialEq, Debug)]
 enum St {
     #[default]

@@ -516,3 +516,51 @@ proptest! {
         let _ = crate::sprintf(&fmt, &args);
     }
 }
+
+#[test]
+fn html_mode_merges_predefined_escapers() {
+    let html = |src: &str| {
+        run_with(src, Value::Nil, |t| {
+            t.mode(Mode::Html);
+        })
+        .unwrap()
+    };
+    // `urlquery` in a URL query replaces the contextual URL escaper instead of having its
+    // output escaped again (Go: `a%5Cb`, not `a%255Cb`).
+    assert_eq!(
+        html(r#"<a href="/x?r={{ "a\\b" | urlquery }}">"#),
+        r#"<a href="/x?r=a%5Cb">"#
+    );
+    assert_eq!(
+        html(r#"<a href="/x?r={{ urlquery "a b" "&" }}">"#),
+        r#"<a href="/x?r=a&#43;b%26">"#
+    );
+    // In a URL path and at a URL's start it stands in for the normalizer.
+    assert_eq!(
+        html(r#"<a href="/p/{{ "a/b" | urlquery }}">"#),
+        r#"<a href="/p/a%2Fb">"#
+    );
+    assert_eq!(
+        html(r#"<a href="{{ "javascript:x" | urlquery }}">"#),
+        r#"<a href="%23ZgotmplZ">"#
+    );
+    // `html` stands in for the text and attribute escapers.
+    assert_eq!(html(r#"{{ "<b>" | html }}"#), "&lt;b&gt;");
+    assert_eq!(html(r#"{{ html "<b>" }}"#), "&lt;b&gt;");
+    assert_eq!(
+        html(r#"<p title="{{ "a\"b" | html }}">"#),
+        r#"<p title="a&#34;b">"#
+    );
+    // Not equivalent: `urlquery` output in text is still HTML-escaped, and `html` output
+    // in a URL path is normalized after (Go runs the normalizer first).
+    assert_eq!(html(r#"{{ "a&b" | urlquery }}"#), "a%26b");
+    assert_eq!(
+        html(r#"<a href="/p/{{ "a b<" | html }}">"#),
+        r#"<a href="/p/a%20b%3c">"#
+    );
+    // An escaper earlier in the pipeline keeps its equivalent from being added.
+    assert_eq!(
+        html(r#"<a href="/x?r={{ "a b" | urlquery | printf "%s" }}">"#),
+        r#"<a href="/x?r=a&#43;b">"#
+    );
+}

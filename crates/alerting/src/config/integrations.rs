@@ -11,6 +11,7 @@ use super::common::{
     check_template_delims, GoDuration, HostPort, HttpUrl, SecretTemplateUrl, SecretUrl,
 };
 use super::http::{HttpClientConfig, TlsConfig};
+use crate::duration::PromDuration;
 use crate::error::ValidationError;
 use crate::secret::Secret;
 
@@ -39,6 +40,61 @@ pub struct WebhookConfig {
     pub timeout: GoDuration,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload: Option<serde_yaml::Value>,
+    /// Pharos extension: a Go template whose output is the request body
+    /// (it must render JSON). Excludes `payload:`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_template: Option<String>,
+}
+
+/// Pharos extension on a receiver, `pharos_page_budget:`: at most
+/// `max_notifications` notifications per `per` (a sliding window); the
+/// overflow is held and sent as one summary when the budget refills.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageBudgetConfig {
+    pub max_notifications: u32,
+    pub per: PromDuration,
+}
+
+impl PageBudgetConfig {
+    pub(crate) fn validate(&self, errs: &mut Vec<ValidationError>) {
+        if self.max_notifications == 0 {
+            errs.push(ValidationError::Required(
+                "pharos_page_budget: max_notifications must be at least 1",
+            ));
+        }
+        if self.per.is_zero() {
+            errs.push(ValidationError::Required(
+                "pharos_page_budget: per must be greater than zero",
+            ));
+        }
+    }
+}
+
+/// Pharos extension on a receiver, `pharos_flapping:`: an alert changing
+/// between firing and resolved more than `max_changes` times within
+/// `window` is notified once as flapping, then held until it has been
+/// stable for `window`.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlappingConfig {
+    pub max_changes: u32,
+    pub window: PromDuration,
+}
+
+impl FlappingConfig {
+    pub(crate) fn validate(&self, errs: &mut Vec<ValidationError>) {
+        if self.max_changes == 0 {
+            errs.push(ValidationError::Required(
+                "pharos_flapping: max_changes must be at least 1",
+            ));
+        }
+        if self.window.is_zero() {
+            errs.push(ValidationError::Required(
+                "pharos_flapping: window must be greater than zero",
+            ));
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Default, Deserialize, Serialize)]
@@ -498,6 +554,20 @@ impl WebhookConfig {
                 a: "url",
                 b: "url_file",
             });
+        }
+        if let Some(bt) = &self.body_template {
+            if self.payload.is_some() {
+                errs.push(ValidationError::AtMostOne {
+                    a: "payload",
+                    b: "body_template",
+                });
+            }
+            // Parsed with the notification function set so that a typo is
+            // reported at load rather than on the first page.
+            let mut check = crate::notify_template::Templates::default();
+            if let Err(e) = check.add(std::path::Path::new("body_template"), bt.clone()) {
+                errs.push(ValidationError::TemplateSyntax(e.to_string()));
+            }
         }
         if let Some(h) = &mut self.http_config {
             h.validate(errs);

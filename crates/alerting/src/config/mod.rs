@@ -28,9 +28,9 @@ pub use common::{GoDuration, HostPort, HttpUrl, ProxyUrl, SecretTemplateUrl, Sec
 pub use global::GlobalConfig;
 pub use http::{Authorization, BasicAuth, HttpClientConfig, HttpHeader, OAuth2, TlsConfig};
 pub use integrations::{
-    EmailConfig, EmailThreading, OpsGenieConfig, OpsGenieResponder, PagerdutyConfig,
-    PagerdutyImage, PagerdutyLink, SlackAction, SlackConfig, SlackConfirm, SlackField,
-    WebhookConfig,
+    EmailConfig, EmailThreading, FlappingConfig, OpsGenieConfig, OpsGenieResponder,
+    PageBudgetConfig, PagerdutyConfig, PagerdutyImage, PagerdutyLink, SlackAction, SlackConfig,
+    SlackConfirm, SlackField, WebhookConfig,
 };
 pub use receivers::{Receiver, UNSUPPORTED_INTEGRATIONS};
 pub use route::{GroupBy, InhibitRule, InhibitRuleConfig, NamedTimeInterval, RouteConfig};

@@ -11,7 +11,8 @@ use super::common::SecretUrl;
 use super::global::GlobalConfig;
 use super::http::Authorization;
 use super::integrations::{
-    EmailConfig, OpsGenieConfig, PagerdutyConfig, SlackConfig, WebhookConfig,
+    EmailConfig, FlappingConfig, OpsGenieConfig, PageBudgetConfig, PagerdutyConfig, SlackConfig,
+    WebhookConfig,
 };
 use crate::error::ValidationError;
 
@@ -74,6 +75,11 @@ pub struct Receiver {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub opsgenie_configs: Vec<Option<OpsGenieConfig>>,
+    /// Pharos extensions against alert fatigue (unknown to Alertmanager).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pharos_page_budget: Option<PageBudgetConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pharos_flapping: Option<FlappingConfig>,
     // Integrations Pharos refuses, decoded only to be named in the error (a
     // null value counts as absent, as in Alertmanager). They are plain
     // fields rather than a flattened map so that serde still rejects unknown
@@ -150,6 +156,12 @@ impl Receiver {
             }
         }
         labels.insert("name".to_string(), self.name.clone());
+        if let Some(b) = &self.pharos_page_budget {
+            b.validate(errs);
+        }
+        if let Some(f) = &self.pharos_flapping {
+            f.validate(errs);
+        }
         for c in self.webhook_configs.iter_mut().flatten() {
             c.validate_item(errs);
         }

@@ -5,7 +5,7 @@
 //! pipeline reports delivered removes the resolved alerts it carried,
 //! unless they were updated meanwhile; an empty group ends.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -104,10 +104,14 @@ impl AggrGroup {
     }
 
     /// After a delivered flush: drops the resolved alerts it carried unless
-    /// a newer version arrived meanwhile.
-    fn delete_delivered(&self, sent: &[Alert]) {
+    /// a newer version arrived meanwhile or the pipeline asked to `keep`
+    /// them.
+    fn delete_delivered(&self, sent: &[Alert], keep: &HashSet<Fingerprint>) {
         let mut st = lock(&self.state);
-        for a in sent.iter().filter(|a| a.ends_at.is_some()) {
+        for a in sent
+            .iter()
+            .filter(|a| a.ends_at.is_some() && !keep.contains(&a.fingerprint()))
+        {
             let fp = a.fingerprint();
             if st
                 .alerts
@@ -150,12 +154,12 @@ pub(crate) fn spawn(core: Arc<Core>, id: GroupId, group: Arc<AggrGroup>) {
                     now,
                     deadline,
                 };
-                let delivered = tokio::select! {
-                    ok = pipeline::run(&core, flush) => ok,
+                let outcome = tokio::select! {
+                    out = pipeline::run(&core, flush) => out,
                     _ = stopped.changed() => return,
                 };
-                if delivered {
-                    group.delete_delivered(&alerts);
+                if outcome.delivered {
+                    group.delete_delivered(&alerts, &outcome.keep);
                 }
             }
             // Remove an empty group under the dispatcher's lock, so that an

@@ -9,8 +9,9 @@
 //!   flush ─► inhibit ─► time mute/active ─► silence ─► per integration: dedup ─► retry ─► nflog
 //! ```
 //! Views for API v2 (`/api/v2/alerts`, `/api/v2/alerts/groups`) are in
-//! [`view`].
+//! [`view`]; Pharos's page budget and flapping controls in [`fatigue`].
 
+pub mod fatigue;
 mod group;
 mod pipeline;
 pub mod view;
@@ -34,6 +35,7 @@ use crate::route::Route;
 use crate::silence::{Silences, DEFAULT_RETENTION};
 use crate::timeinterval::Intervener;
 
+use fatigue::{Fatigue, ReceiverFatigue};
 use group::AggrGroup;
 pub use view::{AlertFilter, AlertGroupView, AlertView, FilterError};
 
@@ -47,6 +49,8 @@ pub struct DispatcherConfig {
     /// one.
     pub resolve_timeout: Duration,
     pub receivers: Receivers,
+    /// Pharos's page budget and flapping settings per receiver name.
+    pub fatigue: HashMap<String, ReceiverFatigue>,
 }
 
 impl DispatcherConfig {
@@ -59,6 +63,7 @@ impl DispatcherConfig {
             intervener: cfg.intervener(),
             resolve_timeout: cfg.global.resolve_timeout.as_duration(),
             receivers,
+            fatigue: fatigue::from_config(cfg),
         })
     }
 }
@@ -112,6 +117,7 @@ pub(crate) struct Core {
     marker: Mutex<HashMap<Fingerprint, AlertStatus>>,
     config: RwLock<Arc<DispatcherConfig>>,
     groups: Mutex<HashMap<GroupId, Arc<AggrGroup>>>,
+    fatigue: Fatigue,
     options: DispatcherOptions,
     shutdown: watch::Sender<bool>,
 }
@@ -137,6 +143,19 @@ impl Core {
     /// Appends history events; a store failure is logged and does not stop
     /// alerting, as history is informational.
     pub(crate) async fn record(&self, events: Vec<HistoryEvent>) {
+        for e in &events {
+            // Every firing/resolved change passes here: the flapping
+            // control counts them.
+            let firing = match e.kind {
+                HistoryKind::Firing => true,
+                HistoryKind::Resolved => false,
+                _ => continue,
+            };
+            if let Ok(fp) = u64::from_str_radix(&e.fingerprint, 16) {
+                self.fatigue
+                    .note_state(Fingerprint(fp), firing, crate::clock::from_ms(e.at_ms));
+            }
+        }
         for e in events {
             if let Err(err) = self.store.append_history_event(&e).await {
                 tracing::warn!(error = %err, kind = e.kind.as_str(), "alert history event lost");
@@ -314,6 +333,7 @@ impl Dispatcher {
             marker: Mutex::new(HashMap::new()),
             config: RwLock::new(Arc::new(config)),
             groups: Mutex::new(HashMap::new()),
+            fatigue: Fatigue::default(),
             options,
             shutdown,
         });
@@ -475,6 +495,15 @@ async fn maintain(core: &Core) -> Result<(), StoreError> {
         .await
         .map_err(|e| StoreError(e.to_string()))?;
     core.nflog.gc(now).await?;
+    // Flap counting needs changes as old as the longest window.
+    let keep = core
+        .config()
+        .fatigue
+        .values()
+        .filter_map(|f| f.flapping.map(|fl| fl.window))
+        .max()
+        .unwrap_or_default();
+    core.fatigue.gc(keep, now);
     Ok(())
 }
 

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use regex::Regex;
 use thiserror::Error;
 
+use super::fatigue::FLAPPING_ANNOTATION;
 use super::{lock, Dispatcher};
 use crate::alert::{
     alert_order, label_set_cmp, Alert, AlertState, AlertStatus, Fingerprint, LabelMap,
@@ -106,11 +107,18 @@ pub struct AlertView {
 }
 
 impl AlertView {
-    fn new(a: &Alert, receivers: Vec<String>, status: AlertStatus) -> AlertView {
+    /// `flapping`: whether Pharos's flapping control holds the alert back
+    /// for some receiver, shown as the annotation `pharos_flapping="true"`
+    /// (an annotation, so clients such as amtool parse the alert as usual).
+    fn new(a: &Alert, receivers: Vec<String>, status: AlertStatus, flapping: bool) -> AlertView {
+        let mut annotations = a.annotations.clone();
+        if flapping {
+            annotations.insert(FLAPPING_ANNOTATION.to_string(), "true".to_string());
+        }
         AlertView {
             fingerprint: a.fingerprint(),
             labels: a.labels.clone(),
-            annotations: a.annotations.clone(),
+            annotations,
             starts_at: a.starts_at,
             ends_at: a.ends_at,
             updated_at: a.updated_at,
@@ -127,6 +135,9 @@ pub struct AlertGroupView {
     pub labels: LabelMap,
     pub receiver: String,
     pub alerts: Vec<AlertView>,
+    /// Pharos: the group's alerts its receiver's flapping control marks
+    /// flapping (shown as `pharosFlapping`).
+    pub flapping: Vec<Fingerprint>,
 }
 
 /// Alertmanager's view filter drops alerts whose end lies in the past.
@@ -163,7 +174,8 @@ impl Dispatcher {
                     || receivers.iter().any(|r| filter.receiver_ok(r)))
                     && filter.status_ok(&status)
                     && filter.labels_ok(&a.labels);
-                ok.then(|| AlertView::new(a, receivers, status))
+                let flapping = !core.fatigue.flapping_receivers(a.fingerprint()).is_empty();
+                ok.then(|| AlertView::new(a, receivers, status, flapping))
             })
             .collect();
         out.sort_by_key(|v| v.fingerprint.to_string());
@@ -223,14 +235,20 @@ impl Dispatcher {
         out.into_iter()
             .map(|(labels, receiver, mut alerts)| {
                 alerts.sort_by(alert_order);
+                let mut flapping = Vec::new();
                 let alerts = alerts
                     .iter()
                     .map(|a| {
                         let fp = a.fingerprint();
+                        let marked = core.fatigue.flapping_receivers(fp);
+                        if marked.contains(&receiver) {
+                            flapping.push(fp);
+                        }
                         AlertView::new(
                             a,
                             receivers.get(&fp).cloned().unwrap_or_default(),
                             status_of.get(&fp).cloned().unwrap_or_default(),
+                            !marked.is_empty(),
                         )
                     })
                     .collect();
@@ -238,6 +256,7 @@ impl Dispatcher {
                     labels,
                     receiver,
                     alerts,
+                    flapping,
                 }
             })
             .collect()

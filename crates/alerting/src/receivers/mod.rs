@@ -196,13 +196,18 @@ pub(crate) fn notification_data(
     alerts: &[Alert],
     opts_url: &str,
 ) -> NotificationData {
-    NotificationData::new(
+    let mut data = NotificationData::new(
         &ctx.receiver.receiver,
         &ctx.group_labels,
         alerts,
         ctx.now,
         opts_url,
-    )
+    );
+    if !ctx.notification_reason.is_empty() {
+        data.notification_reason = ctx.notification_reason.clone();
+    }
+    data.route_labels = ctx.route_labels.clone();
+    data
 }
 
 /// Renders configuration strings, stopping at the first template error as

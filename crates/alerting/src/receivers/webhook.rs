@@ -7,7 +7,8 @@
 //!
 //! A `payload:` replaces that body with the given YAML structure, every
 //! string rendered as a template. Pharos also accepts a body template
-//! ([`WebhookNotifier::with_body_template`]): its output must be valid JSON
+//! (`body_template:` in the config, or
+//! [`WebhookNotifier::with_body_template`]): its output must be valid JSON
 //! or the notification fails permanently.
 
 use std::sync::Arc;
@@ -80,7 +81,7 @@ impl WebhookNotifier {
             max_alerts: c.max_alerts,
             timeout: (!c.timeout.0.is_zero()).then_some(c.timeout.0),
             payload: c.payload.clone(),
-            body_template: None,
+            body_template: c.body_template.clone(),
         })
     }
 

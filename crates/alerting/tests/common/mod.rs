@@ -30,6 +30,10 @@ pub struct Call {
     pub group_key: String,
     /// `alertname/instance` and whether resolved, in the order sent.
     pub alerts: Vec<(String, bool)>,
+    /// The alerts' annotations, in the same order.
+    pub annotations: Vec<BTreeMap<String, String>>,
+    pub reason: String,
+    pub route_labels: BTreeMap<String, String>,
 }
 
 /// A notifier that records every attempt and answers from a script
@@ -82,6 +86,9 @@ impl Notifier for Recorder {
                 .iter()
                 .map(|a| (short(a), a.ends_at.is_some()))
                 .collect(),
+            annotations: alerts.iter().map(|a| a.annotations.clone()).collect(),
+            reason: ctx.notification_reason.clone(),
+            route_labels: ctx.route_labels.clone(),
         });
         let next = self.script.lock().unwrap().pop_front();
         next.unwrap_or(Ok(()))

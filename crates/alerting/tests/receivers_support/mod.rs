@@ -71,6 +71,10 @@ pub fn ctx(receiver: &str, integration: &str, resolved: bool) -> NotifyContext {
         now: t0()
             + chrono::Duration::hours(if resolved { 2 } else { 0 })
             + chrono::Duration::minutes(10),
+        // Left empty: notifications then say "unknown", as the fixtures
+        // generated with Alertmanager's template package do.
+        notification_reason: String::new(),
+        route_labels: BTreeMap::new(),
     }
 }
 
