@@ -34,6 +34,9 @@ pub enum Command {
     /// Run unit tests.
     #[command(subcommand)]
     Test(TestCommand),
+    /// Service level objectives: generate rules from SLO specs.
+    #[command(subcommand)]
+    Slo(crate::slo_cmd::SloCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,6 +118,10 @@ pub struct ServeArgs {
     /// Directory holding all stored data.
     #[arg(long, value_name = "DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+    /// Control-plane database (silences, notification log, alert history):
+    /// `sqlite:PATH` or `postgres://user:pass@host/db`; default SQLite `<data-dir>/pharos.db`.
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
     /// Address to serve HTTP on.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9700")]
     pub listen: String,

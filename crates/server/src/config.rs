@@ -9,6 +9,8 @@ mod load;
 pub mod units;
 mod validate;
 
+/// Where a dotted field is written, for errors found outside the loader (rule files).
+pub(crate) use load::locate;
 pub use load::{load_file, parse, ConfigError, ConfigErrors, LoadError};
 pub use units::{ByteSize, PromDuration};
 
@@ -41,6 +43,22 @@ pub struct Config {
     /// Adds a job `pharos` scraping this server's own `/metrics`, so a fresh server has
     /// data to query without any other configuration.
     pub self_scrape: bool,
+    /// prometheus.yml's `global` section: rule evaluation defaults and external labels.
+    #[serde(deserialize_with = "null_as_default")]
+    pub global: GlobalConfig,
+    /// Prometheus rule files to evaluate: paths or globs, relative ones resolved
+    /// against the config file's directory, as Prometheus resolves them.
+    #[serde(deserialize_with = "null_as_default")]
+    pub rule_files: Vec<String>,
+    /// Rule evaluation settings, the counterparts of Prometheus's `--rules.*` flags.
+    #[serde(deserialize_with = "null_as_default")]
+    pub rules: RulesConfig,
+    /// An alertmanager.yml, inline: routing, receivers, inhibition and time intervals
+    /// for alerts from the rules and from `POST /api/v2/alerts`. Kept as YAML here and
+    /// validated by `pharos-alerting`, so it accepts exactly what alertmanager.yml does.
+    pub alertmanager: Option<serde_yaml::Value>,
+    /// The same, from a standalone alertmanager.yml (relative to this file's directory).
+    pub alertmanager_config_file: Option<String>,
 }
 
 impl Default for Config {
@@ -51,6 +69,67 @@ impl Default for Config {
             query: QueryConfig::default(),
             scrape_configs: Vec::new(),
             self_scrape: true,
+            global: GlobalConfig::default(),
+            rule_files: Vec::new(),
+            rules: RulesConfig::default(),
+            alertmanager: None,
+            alertmanager_config_file: None,
+        }
+    }
+}
+
+/// The parts of prometheus.yml's `global` section that Pharos uses. Scrape defaults
+/// are not among them: each job sets its own, so `scrape_interval` here is refused
+/// rather than silently ignored.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GlobalConfig {
+    /// How often rule groups without an `interval` of their own are evaluated.
+    pub evaluation_interval: PromDuration,
+    /// How far back rule groups without a `query_offset` of their own query.
+    pub rule_query_offset: PromDuration,
+    /// Labels alert templates see as `$externalLabels`, and that are attached to alerts
+    /// sent on.
+    #[serde(deserialize_with = "null_as_default")]
+    pub external_labels: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for GlobalConfig {
+    fn default() -> Self {
+        GlobalConfig {
+            evaluation_interval: PromDuration::from_secs(60),
+            rule_query_offset: PromDuration::ZERO,
+            external_labels: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    #[serde(deserialize_with = "null_as_default")]
+    pub alert: AlertRulesConfig,
+}
+
+/// Prometheus's `--rules.alert.*` flags, with their defaults.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertRulesConfig {
+    /// Longest down time after which alerts' `for` state is still restored.
+    pub for_outage_tolerance: PromDuration,
+    /// Least time a restored alert waits before firing; alerts whose `for` is shorter
+    /// are not restored at all.
+    pub for_grace_period: PromDuration,
+    /// Least time between two sends of the same firing alert.
+    pub resend_delay: PromDuration,
+}
+
+impl Default for AlertRulesConfig {
+    fn default() -> Self {
+        AlertRulesConfig {
+            for_outage_tolerance: PromDuration::from_secs(3600),
+            for_grace_period: PromDuration::from_secs(600),
+            resend_delay: PromDuration::from_secs(60),
         }
     }
 }

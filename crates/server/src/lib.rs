@@ -11,6 +11,7 @@
 //! | module | job |
 //! |---|---|
 //! | [`cli`] | clap definitions of every subcommand |
+//! | [`alerting`] | the Alertmanager stage: config section, dispatcher, SQL store, rule alerts in |
 //! | [`config`] | `pharos.yml` types, defaults, parsing with all errors, validation, units |
 //! | [`http`] | axum router, shared state, write/admin/health handlers |
 //! | [`otlp`] | OTLP metrics receivers: listeners and the export step both protocols share |
@@ -18,9 +19,11 @@
 //! | [`self_metrics`] | `/metrics` rendering: process, storage and HTTP metrics |
 //! | [`scrape`] | scraping the configured targets into the storage |
 //! | [`reload`] | `/-/reload` and SIGHUP: re-read, validate and apply the config file |
+//! | [`rules`] | `rule_files` evaluated on the storage and engine; their reload applier |
 //! | [`serve`] | `pharos serve`: bind, open storage, serve, graceful shutdown |
 //! | [`tsdb_cmd`] | `pharos tsdb analyze|dump`, series selectors, time arguments |
 //! | [`rules_cmd`] | `pharos check rules` and `pharos test rules` (promtool's rule checks and unit tests) |
+//! | [`slo_cmd`] | `pharos slo generate`: SLO specs to a Prometheus rule file |
 //! | [`query_cmd`] | `pharos query instant|range` against a server's HTTP API |
 //! | [`float_fmt`] | sample values as text that parses back exactly |
 //!
@@ -32,6 +35,7 @@
 //! Offline: `pharos tsdb dump` → `Db::open_read_only` → querier → series in label order →
 //! one line per sample.
 
+pub mod alerting;
 pub mod cli;
 pub mod config;
 pub mod float_fmt;
@@ -40,10 +44,12 @@ pub mod otlp;
 pub mod otlp_grpc;
 pub mod query_cmd;
 pub mod reload;
+pub mod rules;
 pub mod rules_cmd;
 pub mod scrape;
 pub mod self_metrics;
 pub mod serve;
+pub mod slo_cmd;
 pub mod tsdb_cmd;
 
 use clap::Parser;
@@ -83,11 +89,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Some(path) => config::load_file(path)?,
                 None => config::Config::default(),
             };
+            rules::check_startup(&config, args.config.as_deref())?;
+            alerting::check_startup(&config, args.config.as_deref())?;
             let flags = serve_flags(&args);
             serve::run(serve::ServeOptions {
                 config,
                 config_file: args.config.clone(),
                 data_dir: args.data_dir,
+                database_url: args.database_url,
                 listen: args.listen,
                 otlp: otlp::OtlpListen {
                     grpc: args.otlp_grpc_listen,
@@ -100,6 +109,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(CheckCommand::Config { files }) => Ok(check_config(&files)),
         Command::Check(CheckCommand::Rules(args)) => Ok(rules_cmd::check_rules(&args)),
         Command::Test(TestCommand::Rules(args)) => rules_cmd::test_rules(&args),
+        Command::Slo(cmd) => slo_cmd::run(&cmd),
         Command::Tsdb(cmd) => {
             // The storage logs what it repairs while opening (torn WAL tails); show that.
             init_logging("warn")?;
@@ -160,6 +170,14 @@ fn serve_flags(args: &cli::ServeArgs) -> BTreeMap<String, String> {
                 .unwrap_or_default(),
         ),
         ("data-dir".to_owned(), args.data_dir.display().to_string()),
+        (
+            "database-url".to_owned(),
+            // Only the scheme: a PostgreSQL URL may carry a password.
+            args.database_url
+                .as_deref()
+                .map(|u| u.split(':').next().unwrap_or_default().to_owned() + ":…")
+                .unwrap_or_default(),
+        ),
         ("listen".to_owned(), args.listen.clone()),
         ("log-level".to_owned(), args.log.log_level.clone()),
         ("otlp-grpc-listen".to_owned(), args.otlp_grpc_listen.clone()),
@@ -170,8 +188,18 @@ fn serve_flags(args: &cli::ServeArgs) -> BTreeMap<String, String> {
 fn check_config(files: &[std::path::PathBuf]) -> ExitCode {
     let mut failed = false;
     for file in files {
-        match config::load_file(file) {
-            Ok(_) => println!("SUCCESS: {} is valid", file.display()),
+        // Rule files are part of the configuration: a broken one fails the check too.
+        let loaded = config::load_file(file).and_then(|c| {
+            alerting::check_config(file, &c).map_err(config::LoadError::Invalid)?;
+            rules::check_config_rule_files(file, &c).map_err(config::LoadError::Invalid)
+        });
+        match loaded {
+            Ok(warnings) => {
+                for w in warnings {
+                    eprintln!("  WARNING: {w}");
+                }
+                println!("SUCCESS: {} is valid", file.display())
+            }
             Err(config::LoadError::Invalid(errs)) => {
                 failed = true;
                 let n = errs.0.len();

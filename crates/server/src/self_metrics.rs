@@ -233,6 +233,83 @@ pub fn render(s: &Snapshot<'_>) -> String {
     t.0
 }
 
+/// The rule families, Prometheus's `prometheus_rule_*` renamed, one series per group
+/// labelled `rule_group="<file>;<group>"` as upstream labels them.
+pub fn render_rules(groups: &[pharos_rules::Group]) -> String {
+    let mut t = Text(String::with_capacity(256 + groups.len() * 1024));
+    let keys: Vec<String> = groups.iter().map(|g| g.key()).collect();
+    type Get = fn(&pharos_rules::Group) -> f64;
+    let families: [(&str, &str, &str, Get); 10] = [
+        (
+            "pharos_rule_evaluations_total",
+            "counter",
+            "The total number of rule evaluations.",
+            |g| g.counters.evaluations as f64,
+        ),
+        (
+            "pharos_rule_evaluation_failures_total",
+            "counter",
+            "The total number of rule evaluation failures.",
+            |g| g.counters.evaluation_failures as f64,
+        ),
+        (
+            "pharos_rule_group_iterations_total",
+            "counter",
+            "The total number of scheduled rule group evaluations, whether executed or missed.",
+            |g| g.counters.iterations_scheduled as f64,
+        ),
+        (
+            "pharos_rule_group_iterations_missed_total",
+            "counter",
+            "The total number of rule group evaluations missed due to slow rule group evaluation.",
+            |g| g.counters.iterations_missed as f64,
+        ),
+        (
+            "pharos_rule_group_interval_seconds",
+            "gauge",
+            "The interval of a rule group.",
+            |g| g.interval_ms as f64 / 1000.0,
+        ),
+        (
+            "pharos_rule_group_last_duration_seconds",
+            "gauge",
+            "The duration of the last rule group evaluation.",
+            |g| g.evaluation_duration.as_secs_f64(),
+        ),
+        (
+            "pharos_rule_group_last_rule_duration_sum_seconds",
+            "gauge",
+            "The sum of time in seconds it took to evaluate each rule in the group regardless of concurrency.",
+            |g| g.rules.iter().map(|r| r.evaluation_duration.as_secs_f64()).sum(),
+        ),
+        (
+            "pharos_rule_group_last_evaluation_timestamp_seconds",
+            "gauge",
+            "The timestamp of the last rule group evaluation in seconds.",
+            |g| g.last_eval_timestamp.map_or(0.0, |ms| ms as f64 / 1000.0),
+        ),
+        (
+            "pharos_rule_group_last_evaluation_samples",
+            "gauge",
+            "The number of samples returned during the last rule group evaluation.",
+            |g| g.counters.last_samples as f64,
+        ),
+        (
+            "pharos_rule_group_rules",
+            "gauge",
+            "The number of rules.",
+            |g| g.rules.len() as f64,
+        ),
+    ];
+    for (name, kind, help, get) in families {
+        t.family(name, kind, help);
+        for (g, key) in groups.iter().zip(&keys) {
+            t.sample(name, &[("rule_group", key)], get(g));
+        }
+    }
+    t.0
+}
+
 fn render_write(t: &mut Text, s: &Snapshot<'_>) {
     let w = s.write;
     let load = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64;
@@ -779,6 +856,37 @@ mod tests {
         let text = snapshot_text(None);
         assert!(!text.contains("pharos_tsdb_"));
         assert!(text.contains("pharos_ready 0\n"));
+    }
+
+    #[test]
+    fn rule_families_are_labelled_by_group() {
+        let rules = vec![pharos_rules::group::Rule::new(
+            pharos_rules::group::RuleKind::Recording(pharos_rules::recording::RecordingRule {
+                name: "r".into(),
+                expr: "1".into(),
+                labels: pharos_model::Labels::empty(),
+            }),
+        )];
+        let mut g =
+            pharos_rules::Group::new("g".into(), "f.yml".into(), 1500, 0, None, rules, false);
+        g.counters.evaluations = 4;
+        g.counters.iterations_missed = 1;
+        g.last_eval_timestamp = Some(1_700_000_000_500);
+        let text = render_rules(&[g]);
+        for want in [
+            "# TYPE pharos_rule_evaluations_total counter\npharos_rule_evaluations_total{rule_group=\"f.yml;g\"} 4\n",
+            "pharos_rule_evaluation_failures_total{rule_group=\"f.yml;g\"} 0\n",
+            "pharos_rule_group_iterations_missed_total{rule_group=\"f.yml;g\"} 1\n",
+            "pharos_rule_group_interval_seconds{rule_group=\"f.yml;g\"} 1.5\n",
+            "pharos_rule_group_last_evaluation_timestamp_seconds{rule_group=\"f.yml;g\"} 1700000000.5\n",
+            "pharos_rule_group_rules{rule_group=\"f.yml;g\"} 1\n",
+            "# HELP pharos_rule_group_last_duration_seconds ",
+            "# HELP pharos_rule_group_last_rule_duration_sum_seconds ",
+            "pharos_rule_group_last_evaluation_samples{rule_group=\"f.yml;g\"} 0\n",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in\n{text}");
+        }
+        assert!(render_rules(&[]).contains("# TYPE pharos_rule_group_rules gauge\n"));
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub struct ServeOptions {
     /// Where `config` came from; reloads read it again.
     pub config_file: Option<PathBuf>,
     pub data_dir: PathBuf,
+    /// The control-plane database; `None`: SQLite in `data_dir`.
+    pub database_url: Option<String>,
     pub listen: String,
     /// The dedicated OTLP/gRPC and OTLP/HTTP listeners.
     pub otlp: crate::otlp::OtlpListen,
@@ -157,8 +159,34 @@ async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         }
     };
 
+    // The control plane opens after the TSDB, so `/-/ready` covers both; a database
+    // that cannot be opened stops startup like a storage that cannot.
+    let alerting = if signalled.is_none() {
+        let started = crate::alerting::Alerting::start(
+            &opts.config,
+            opts.config_file.as_deref(),
+            &opts.data_dir,
+            opts.database_url.as_deref(),
+            addr,
+        )
+        .await;
+        match started {
+            Ok(a) => Some(a),
+            Err(e) => {
+                let _ = stop_tx.send(true);
+                let _ = server.await;
+                close(db).await?;
+                return Err(e);
+            }
+        }
+    } else {
+        None
+    };
+
     let mut scraping = None;
-    if signalled.is_none() {
+    let mut rules = None;
+    if let (None, Some(alerting)) = (signalled, &alerting) {
+        state.set_alerting(alerting.clone());
         state.set_ready(db.clone());
         let jobs = crate::scrape::configured_jobs(&opts.config, addr);
         // Started even without jobs, so a reload can add some.
@@ -173,11 +201,32 @@ async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
             scraping: s.clone(),
             addr,
         }));
+        let r = crate::rules::Rules::start(
+            &opts.config,
+            opts.config_file.as_deref(),
+            db.clone(),
+            state.api.engine.clone(),
+            addr,
+        )
+        .await;
+        state.set_rules(r.clone());
+        r.set_notifier(alerting.rule_notifier(&opts.config.global.external_labels));
+        reloader.register(Box::new(crate::rules::RulesApplier(r.clone())));
+        reloader.register(Box::new(crate::alerting::AlertingApplier(alerting.clone())));
+        rules = Some(r);
         state.set_reload(reloader.spawn(Some(sighup)));
         scraping = Some(s);
         tracing::info!("Pharos is ready");
         let sig = signals.recv().await;
         tracing::info!(signal = sig, "shutting down: finishing in-flight requests");
+    }
+    // Rules first: their queries read what scraping writes, and they write themselves.
+    if let Some(r) = rules {
+        r.stop().await;
+    }
+    // After the rules, which send to it; its notification log is already stored.
+    if let Some(a) = &alerting {
+        a.stop().await;
     }
     // Before the storage closes, so the targets' staleness markers are stored.
     if let Some(s) = scraping {

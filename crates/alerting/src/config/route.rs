@@ -160,7 +160,10 @@ impl RouteConfig {
 
     pub fn group_by_mode(&self) -> GroupBy {
         match &self.group_by {
+            // Alertmanager fills its label list from the YAML one, so an empty list is
+            // indistinguishable from an absent one and inherits the parent's grouping.
             None => GroupBy::Inherit,
+            Some(v) if v.is_empty() => GroupBy::Inherit,
             Some(v) if v.iter().any(|l| l == "...") => GroupBy::All,
             Some(v) => GroupBy::Labels(v.clone()),
         }

@@ -120,6 +120,27 @@ pub(crate) fn validate(c: &Config) -> Vec<(String, String)> {
         err("server.write_timeout", "must be greater than 0".into());
     }
 
+    if c.global.evaluation_interval.is_zero() {
+        err(
+            "global.evaluation_interval",
+            "must be greater than 0".into(),
+        );
+    }
+    for name in c.global.external_labels.keys() {
+        // Prometheus 3 accepts any UTF-8 label name but an empty one.
+        if name.is_empty() {
+            err(
+                "global.external_labels",
+                "\"\" is not a valid label name".into(),
+            );
+        }
+    }
+    for pattern in &c.rule_files {
+        if let Err(e) = check_rule_file_pattern(pattern) {
+            err("rule_files", e);
+        }
+    }
+
     let q = &c.query;
     for (name, d) in [("lookback_delta", q.lookback_delta), ("timeout", q.timeout)] {
         if d.is_zero() {
@@ -134,12 +155,91 @@ pub(crate) fn validate(c: &Config) -> Vec<(String, String)> {
             err(&format!("query.{name}"), "must be at least 1".into());
         }
     }
+
+    // The inline section is checked here, where its errors get positions in this file;
+    // a standalone file is opened by `pharos check config` and at startup.
+    match (&c.alertmanager, &c.alertmanager_config_file) {
+        (Some(_), Some(_)) => err(
+            "alertmanager_config_file",
+            "cannot be set together with alertmanager; give the configuration inline or in a file, not both".into(),
+        ),
+        (Some(section), None) => {
+            for (path, msg) in crate::alerting::validate_inline(section) {
+                err(&path, msg);
+            }
+        }
+        (None, Some(file)) if file.is_empty() => {
+            err("alertmanager_config_file", "must not be empty".into())
+        }
+        _ => {}
+    }
     errs
+}
+
+/// Prometheus allows a `*` only in a path's last element (`rules/*.yml`), so a rule
+/// file set is one directory's matching files; the rest must be a valid glob.
+fn check_rule_file_pattern(pattern: &str) -> Result<(), String> {
+    let invalid = || format!("invalid rule file path {pattern:?}");
+    if let Some(star) = pattern.find('*') {
+        if pattern[star..].contains('/') {
+            return Err(invalid());
+        }
+    }
+    glob::Pattern::new(pattern)
+        .map(|_| ())
+        .map_err(|e| format!("{}: {}", invalid(), e.msg))
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::parse;
+
+    #[test]
+    fn rule_settings_are_checked() {
+        let text = "\
+global:
+  evaluation_interval: 0s
+  external_labels:
+    \"\": x
+rule_files:
+  - 'rules/*.yml'
+  - 'rules/*/a.yml'
+  - 'rules/[a.yml'
+";
+        let errs: Vec<String> = parse("p.yml", text)
+            .unwrap_err()
+            .0
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            errs,
+            vec![
+                "p.yml:2:3: global.evaluation_interval: must be greater than 0",
+                "p.yml:3:3: global.external_labels: \"\" is not a valid label name",
+                "p.yml:5:1: rule_files: invalid rule file path \"rules/*/a.yml\"",
+                "p.yml:5:1: rule_files: invalid rule file path \"rules/[a.yml\": invalid range pattern",
+            ]
+        );
+        let c = parse(
+            "p.yml",
+            "global:\n  evaluation_interval: 15s\n  rule_query_offset: 1m\n  external_labels:\n    env: prod\nrule_files: ['a.yml', 'r/*.yml']\nrules:\n  alert:\n    for_grace_period: 1s\n",
+        )
+        .unwrap();
+        assert_eq!(c.global.evaluation_interval.as_millis(), 15_000);
+        assert_eq!(c.global.rule_query_offset.as_millis(), 60_000);
+        assert_eq!(c.global.external_labels["env"], "prod");
+        assert_eq!(c.rule_files, ["a.yml", "r/*.yml"]);
+        assert_eq!(c.rules.alert.for_grace_period.as_millis(), 1_000);
+        assert_eq!(c.rules.alert.resend_delay.as_millis(), 60_000);
+        let e = parse("p.yml", "global:\n  scrape_interval: 15s\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("p.yml:2:3: global.scrape_interval: unknown field `scrape_interval`"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn defaults_are_valid() {

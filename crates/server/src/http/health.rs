@@ -43,6 +43,12 @@ pub async fn metrics(State(st): State<Arc<AppState>>) -> Response {
     if let Some(r) = st.reload.get() {
         text.push_str(&r.status().render());
     }
+    if let Some(rules) = st.rules.get().cloned() {
+        // The snapshot waits for groups evaluating right now; keep that off the runtime.
+        if let Ok(groups) = tokio::task::spawn_blocking(move || rules.groups()).await {
+            text.push_str(&self_metrics::render_rules(&groups));
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,

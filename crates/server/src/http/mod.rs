@@ -10,6 +10,8 @@
 //! | [`query_api`] | `/api/v1/query`, `query_range`, `format_query`, `query_exemplars` |
 //! | [`series_api`] | `/api/v1/series`, `labels`, `label/<name>/values`, `metadata` |
 //! | [`targets_api`] | `/api/v1/targets`, `/api/v1/targets/metadata` |
+//! | [`rules_api`] | `/api/v1/rules`, `/api/v1/alerts` |
+//! | [`alertmanager_api`] | Alertmanager API v2 `/api/v2/…`; `/api/v1/alerts/history` |
 //! | [`status_api`] | `/api/v1/status/buildinfo`, `runtimeinfo`, `flags`, `tsdb` |
 //! | [`params`], [`api_json`] | Prometheus API parameters and JSON answers |
 //!
@@ -18,11 +20,13 @@
 //! [`api_json`] renders the envelope.
 
 pub mod admin;
+pub mod alertmanager_api;
 pub mod api_json;
 pub mod health;
 pub mod otlp;
 pub mod params;
 pub mod query_api;
+pub mod rules_api;
 pub mod series_api;
 pub mod status_api;
 pub mod targets_api;
@@ -110,6 +114,10 @@ pub struct AppState {
     pub(crate) scrape: OnceLock<Arc<crate::scrape::ScrapeView>>,
     /// Set once the server is ready; until then `/-/reload` answers 503.
     pub(crate) reload: OnceLock<crate::reload::ReloadHandle>,
+    /// Set once rule evaluation runs; until then the rules and alerts APIs answer 503.
+    pub(crate) rules: OnceLock<Arc<crate::rules::Rules>>,
+    /// Set once the alerting stage runs; until then the Alertmanager API answers 503.
+    pub(crate) alerting: OnceLock<Arc<crate::alerting::Alerting>>,
 }
 
 impl AppState {
@@ -126,6 +134,8 @@ impl AppState {
             otlp: crate::otlp::OtlpState::default(),
             scrape: OnceLock::new(),
             reload: OnceLock::new(),
+            rules: OnceLock::new(),
+            alerting: OnceLock::new(),
         })
     }
 
@@ -163,6 +173,16 @@ impl AppState {
     /// Connects `/-/reload`, `/metrics` and the runtime info to the reloader.
     pub fn set_reload(&self, handle: crate::reload::ReloadHandle) {
         let _ = self.reload.set(handle);
+    }
+
+    /// Connects the rules and alerts APIs and the rule self-metrics.
+    pub fn set_rules(&self, rules: Arc<crate::rules::Rules>) {
+        let _ = self.rules.set(rules);
+    }
+
+    /// Connects the Alertmanager API.
+    pub fn set_alerting(&self, alerting: Arc<crate::alerting::Alerting>) {
+        let _ = self.alerting.set(alerting);
     }
 
     /// The storage even while shutting down, for self-metrics.
@@ -216,6 +236,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/status/flags", get(status_api::flags))
         .route("/api/v1/status/tsdb", get(status_api::tsdb))
         .route("/api/v1/targets", get(targets_api::targets))
+        .route("/api/v1/rules", get(rules_api::rules))
+        .route("/api/v1/alerts", get(rules_api::alerts))
         .route(
             "/api/v1/targets/metadata",
             get(targets_api::target_metadata).post(targets_api::target_metadata),
@@ -224,6 +246,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/-/reload",
             post(crate::reload::reload_endpoint).put(crate::reload::reload_endpoint),
         )
+        .merge(alertmanager_api::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
