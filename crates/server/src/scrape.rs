@@ -216,9 +216,12 @@ pub fn configured_jobs(config: &Config, addr: SocketAddr) -> Vec<Arc<ScrapeConfi
     jobs
 }
 
+/// Appends each batch to storage. The write batch only borrows the scrape batch's
+/// label sets (which the target's series cache shares), so no label is copied.
 fn storage_sink(store: Arc<dyn Store>, failures: Arc<AtomicU64>) -> Sink {
     Arc::new(move |batch: ScrapeBatch| {
-        let append = || store.append(&batch.as_write_batch());
+        let write_batch = batch.as_write_batch();
+        let append = || store.append(&write_batch);
         // Appends write the WAL and may fsync; on the multi-threaded runtime this moves
         // the other tasks off this worker instead of stalling them.
         let result = match tokio::runtime::Handle::try_current() {
@@ -241,7 +244,7 @@ fn storage_sink(store: Arc<dyn Store>, failures: Arc<AtomicU64>) -> Sink {
                 }
             }
             Err(e) => {
-                let n = batch.as_write_batch().series.len() as u64;
+                let n = write_batch.series.len() as u64;
                 let total = failures.fetch_add(n.max(1), Ordering::Relaxed) + n.max(1);
                 tracing::warn!(error = %e, total, "storing a scrape failed");
             }

@@ -24,8 +24,9 @@ pub struct ParsedBody {
     /// Samples in document order, with their exemplar if any. Labels include
     /// `__name__`, have unescaped values, and keep empty values as written.
     pub samples: Vec<(Labels, Sample, Option<Exemplar>)>,
-    /// OpenMetrics `_created` samples, kept apart because Prometheus does not store
-    /// them by default: the sample value is the series' creation time in seconds.
+    /// OpenMetrics `_created` samples, kept apart because their value is the series'
+    /// creation time in seconds rather than a measurement (a scraper stores them as
+    /// ordinary series, as Prometheus 2.x does).
     pub created: Vec<(Labels, Sample)>,
     /// One entry per family with any metadata line, in order of first appearance.
     pub metadata: Vec<FamilyMetadata>,

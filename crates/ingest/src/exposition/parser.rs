@@ -339,9 +339,10 @@ pub struct SampleLine<'a> {
     /// Only in OpenMetrics, only on counter `_total` and histogram `_bucket` samples.
     pub exemplar: Option<RawExemplar<'a>>,
     /// An OpenMetrics `_created` sample of a counter, histogram or summary: its value
-    /// is the series' creation time in seconds, not a measurement. Prometheus does not
-    /// store these by default. Always false in the text format, where `_created`
-    /// series (as client_python exposes them there) are ordinary gauges.
+    /// is the series' creation time in seconds, not a measurement. Prometheus 2.x
+    /// stores these as ordinary series (later versions can skip them behind a feature
+    /// flag). Always false in the text format, where `_created` series (as
+    /// client_python exposes them there) are ordinary gauges.
     pub created: bool,
 }
 

@@ -93,7 +93,7 @@ async fn recording_server(name: &'static str) -> (String, Seen) {
 
 fn served_by(o: &ScrapeOutcome) -> Option<String> {
     o.batch
-        .series
+        .samples
         .iter()
         .find(|(l, _)| l.metric_name() == Some("served_by"))
         .and_then(|(l, _)| l.get("server").map(str::to_owned))
@@ -291,9 +291,9 @@ async fn timestamped_series_go_stale_only_when_tracked() {
         let o = s.process(body(""), 2000, Duration::ZERO);
         let stale = o
             .batch
-            .series
+            .samples
             .iter()
-            .filter(|(l, s)| l.metric_name() == Some("c") && is_stale_nan(s[0].v))
+            .filter(|(l, s)| l.metric_name() == Some("c") && is_stale_nan(s.v))
             .count();
         assert_eq!(stale, markers, "{extra}");
     }
@@ -415,7 +415,7 @@ async fn changed_job_config_hands_targets_over_without_staleness() {
     m.apply(vec![(c2.clone(), targets.clone())]).await;
     // Nothing went stale: the next batch is an ordinary scrape by the new task.
     let b = next_batch(&mut rx).await;
-    assert!(b.series.iter().all(|(_, s)| !is_stale_nan(s[0].v)), "{b:?}");
+    assert!(b.samples.iter().all(|(_, s)| !is_stale_nan(s.v)), "{b:?}");
     assert_eq!(b.value_of("up"), Some(1.0));
     // The series were already known, so none counts as added.
     assert_eq!(b.value_of("scrape_series_added"), Some(0.0));
@@ -427,11 +427,7 @@ async fn changed_job_config_hands_targets_over_without_staleness() {
     while let Ok(b) = rx.try_recv() {
         last = Some(b);
     }
-    assert!(last
-        .unwrap()
-        .series
-        .iter()
-        .all(|(_, s)| is_stale_nan(s[0].v)));
+    assert!(last.unwrap().samples.iter().all(|(_, s)| is_stale_nan(s.v)));
     assert!(status.get(&key).is_none());
 }
 

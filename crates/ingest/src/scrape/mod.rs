@@ -5,9 +5,11 @@
 //!   relabeling and Prometheus's label rules; dropped targets are kept for a targets API;
 //! - [`scrape`]: one scrape of a target, producing its samples, the report series
 //!   (`up`, `scrape_duration_seconds`, …) and staleness markers;
+//! - `cache`: the per-target series cache that makes repeated series cheap;
 //! - [`metadata`]: the TYPE/HELP/UNIT lines of each target's recent scrapes;
 //! - [`manager`]: one tokio task per target, with health state and reconfiguration.
 
+mod cache;
 pub mod config;
 pub mod manager;
 pub mod metadata;

@@ -1,47 +1,84 @@
 //! One scrape of one target: fetch, parse, label, limit, report and staleness.
 
+use super::cache::{Lookup, SeriesCache};
 use super::config::{accept_header, ScrapeConfig, TlsVersion};
 use super::metadata::{MetadataLine, TargetMetadata};
 use super::targets::Target;
 use crate::exposition::{
-    decode_body, format_from_content_type, Entry, Format, Parser, ACCEPT_ENCODING_HEADER,
-    ACCEPT_HEADER,
+    decode_body, format_from_content_type, Entry, Format, Parser, SampleLine,
+    ACCEPT_ENCODING_HEADER, ACCEPT_HEADER,
 };
 use crate::relabel::process;
-use pharos_model::{LabelRef, Labels, Sample, WriteBatch, METRIC_NAME, STALE_NAN};
-use std::collections::HashSet;
+use pharos_model::{
+    Exemplar, ExemplarRef, LabelRef, Labels, Sample, SeriesEntry, WriteBatch, METRIC_NAME,
+    STALE_NAN,
+};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Series and samples a scrape produced, owned so it can cross task boundaries.
+/// The samples a scrape produced, owned so they can cross task boundaries. Label sets
+/// are shared with the target's series cache, so building a batch copies no labels.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ScrapeBatch {
-    pub series: Vec<(Labels, Vec<Sample>)>,
+    /// One sample per row, at most one row per series (body order, then staleness
+    /// markers, then the report series).
+    pub samples: Vec<(Arc<Labels>, Sample)>,
+    /// Exemplars with the index in `samples` of the row they belong to, ascending.
+    pub exemplars: Vec<(usize, Exemplar)>,
 }
 
 impl ScrapeBatch {
     /// Borrows the batch as the write-side type storage accepts.
     pub fn as_write_batch(&self) -> WriteBatch<'_> {
-        let mut wb = WriteBatch::default();
-        let mut refs = Vec::new();
-        for (labels, samples) in &self.series {
-            refs.clear();
-            refs.extend(labels.iter().map(|l| LabelRef {
+        // Sized from the first series rather than by a pass over every label set, which
+        // would touch each one's memory an extra time; a larger batch grows once or twice.
+        let per_series = self.samples.first().map_or(0, |(l, _)| l.len() + 2);
+        let labels = self.samples.len() * per_series;
+        let mut wb = WriteBatch {
+            series: Vec::with_capacity(self.samples.len()),
+            labels: Vec::with_capacity(labels),
+            samples: Vec::with_capacity(self.samples.len()),
+            exemplars: Vec::with_capacity(self.exemplars.len()),
+        };
+        let mut exemplars = self.exemplars.iter().peekable();
+        for (i, (labels, sample)) in self.samples.iter().enumerate() {
+            let l0 = wb.labels.len() as u32;
+            wb.labels.extend(labels.iter().map(|l| LabelRef {
                 name: &l.name,
                 value: &l.value,
             }));
-            wb.push_series(&refs, samples);
+            let l1 = wb.labels.len() as u32;
+            let s0 = wb.samples.len() as u32;
+            wb.samples.push(*sample);
+            let e0 = wb.exemplars.len() as u32;
+            while let Some((_, e)) = exemplars.next_if(|(j, _)| *j == i) {
+                let el0 = wb.labels.len() as u32;
+                wb.labels.extend(e.labels.iter().map(|l| LabelRef {
+                    name: &l.name,
+                    value: &l.value,
+                }));
+                wb.exemplars.push(ExemplarRef {
+                    labels: el0..wb.labels.len() as u32,
+                    value: e.value,
+                    t: e.t,
+                });
+            }
+            wb.series.push(SeriesEntry {
+                labels: l0..l1,
+                samples: s0..s0 + 1,
+                exemplars: e0..wb.exemplars.len() as u32,
+            });
         }
         wb
     }
 
-    /// The single sample of the series named `name`, for report series and tests.
+    /// The value of the first sample of the series named `name`, for report series and
+    /// tests.
     pub fn value_of(&self, name: &str) -> Option<f64> {
-        self.series
+        self.samples
             .iter()
             .find(|(l, _)| l.metric_name() == Some(name))
-            .and_then(|(_, s)| s.first())
-            .map(|s| s.v)
+            .map(|(_, s)| s.v)
     }
 }
 
@@ -74,6 +111,8 @@ pub struct TargetScraper {
     accept: String,
     state: ScraperState,
     metadata: Arc<Mutex<TargetMetadata>>,
+    /// The labels of the report series, built once.
+    report: [Arc<Labels>; REPORT_SERIES.len()],
 }
 
 /// What a scraper remembers between scrapes. A reconfigured target hands it to its
@@ -81,13 +120,22 @@ pub struct TargetScraper {
 /// the change removes get theirs on the next scrape.
 #[derive(Debug, Default)]
 pub struct ScraperState {
-    /// Series of the previous successful scrape that had no explicit timestamp (those
-    /// with one are left alone unless `track_timestamps_staleness` is set, as in
-    /// Prometheus).
-    previous: HashSet<Labels>,
-    /// Every series of the last successful scrape, for `scrape_series_added`.
-    seen: HashSet<Labels>,
+    /// Series text → final labels, and which series the last scrapes appended (for
+    /// staleness markers, `scrape_series_added` and duplicates).
+    cache: SeriesCache,
+    /// Rows of the last successful scrape, to size the next batch in one allocation.
+    last_rows: usize,
 }
+
+impl ScraperState {
+    /// Number of series texts the cache holds, for tests.
+    pub fn cached_texts(&self) -> usize {
+        self.cache.texts_len()
+    }
+}
+
+/// The largest body buffer reserved up front from a response's Content-Length.
+const MAX_PREALLOCATED_BODY: usize = 64 << 20;
 
 /// The body as fetched and the format to parse it with, or the error text.
 type Fetched = Result<(Vec<u8>, Format), String>;
@@ -120,6 +168,11 @@ impl TargetScraper {
         } else {
             accept_header(&config.scrape_protocols)
         };
+        let mut state = state;
+        // Cached labels depend on the configuration and target labels, which a handover
+        // may change; the series' staleness state stays valid.
+        state.cache.forget_texts();
+        let report = REPORT_SERIES.map(|name| Arc::new(with_name(&target.labels, name)));
         TargetScraper {
             client,
             config,
@@ -127,6 +180,7 @@ impl TargetScraper {
             accept,
             state,
             metadata,
+            report,
         }
     }
 
@@ -162,30 +216,18 @@ impl TargetScraper {
     /// Staleness markers for every series of the last scrape and the report series:
     /// what a target that goes away leaves behind.
     pub fn stop(&mut self, t_ms: i64) -> ScrapeBatch {
-        let mut series: Vec<(Labels, Vec<Sample>)> = self
-            .state
-            .previous
-            .drain()
-            .map(|l| {
-                (
-                    l,
-                    vec![Sample {
-                        t: t_ms,
-                        v: STALE_NAN,
-                    }],
-                )
-            })
-            .collect();
-        for name in REPORT_SERIES {
-            series.push((
-                with_name(&self.target.labels, name),
-                vec![Sample {
-                    t: t_ms,
-                    v: STALE_NAN,
-                }],
-            ));
+        let marker = Sample {
+            t: t_ms,
+            v: STALE_NAN,
+        };
+        let mut batch = ScrapeBatch::default();
+        self.state
+            .cache
+            .drain_last(|labels| batch.samples.push((labels, marker)));
+        for labels in &self.report {
+            batch.samples.push((labels.clone(), marker));
         }
-        ScrapeBatch { series }
+        batch
     }
 
     async fn fetch(&self) -> Fetched {
@@ -258,21 +300,34 @@ impl TargetScraper {
         };
         // The limit is applied while reading, so an endless body cannot exhaust memory;
         // for gzip it applies to the compressed bytes here and to the inflated ones below.
-        let mut raw = Vec::new();
+        // Sized from Content-Length when given (capped, since the header is the
+        // target's claim), so a large body is not copied through repeated regrowth.
+        let hint = resp
+            .content_length()
+            .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX))
+            .min(limit)
+            .min(MAX_PREALLOCATED_BODY);
+        let mut raw = Vec::with_capacity(hint);
         while let Some(chunk) = resp.chunk().await.map_err(describe_reqwest)? {
             if raw.len().saturating_add(chunk.len()) > limit {
                 return Err("body size limit exceeded".into());
             }
             raw.extend_from_slice(&chunk);
         }
-        let body = decode_body(&raw, encoding.as_deref(), limit).map_err(|e| match e {
+        let decoded = decode_body(&raw, encoding.as_deref(), limit).map_err(|e| match e {
             crate::exposition::BodyError::TooLarge { .. }
             | crate::exposition::BodyError::DecompressedTooLarge { .. } => {
                 "body size limit exceeded".to_string()
             }
             other => other.to_string(),
         })?;
-        Ok((body.into_owned(), format_from_content_type(&content_type)))
+        // An uncompressed body is the bytes as read; keep them rather than copy.
+        let inflated = match decoded {
+            std::borrow::Cow::Borrowed(_) => None,
+            std::borrow::Cow::Owned(b) => Some(b),
+        };
+        let body = inflated.unwrap_or(raw);
+        Ok((body, format_from_content_type(&content_type)))
     }
 
     /// Turns a fetch result into the batch. Separate from the HTTP side so the label,
@@ -283,45 +338,45 @@ impl TargetScraper {
         start_ms: i64,
         duration: Duration,
     ) -> ScrapeOutcome {
-        let result = fetched.and_then(|(body, format)| self.samples(&body, format, start_ms));
-        let mut batch = ScrapeBatch::default();
-        let (up, scraped, post, added, error, current) = match result {
-            Ok(s) => {
-                let added = s
-                    .series
-                    .iter()
-                    .filter(|(l, _)| !self.state.seen.contains(l))
-                    .count();
-                self.state.seen = s.series.iter().map(|(l, _)| l.clone()).collect();
-                batch.series = s.series;
-                (1.0, s.scraped, batch.series.len(), added, None, s.tracked)
+        self.state.cache.begin();
+        let mut batch = ScrapeBatch {
+            samples: Vec::with_capacity(self.state.last_rows + REPORT_SERIES.len()),
+            exemplars: Vec::new(),
+        };
+        let result =
+            fetched.and_then(|(body, format)| self.samples(&body, format, start_ms, &mut batch));
+        let (up, counts, error) = match result {
+            Ok(c) => {
+                self.state.last_rows = batch.samples.len();
+                (1.0, c, None)
             }
-            Err(e) => (0.0, 0, 0, 0, Some(e), HashSet::new()),
+            Err(e) => {
+                // A failed scrape stores nothing of the body, as in Prometheus.
+                batch.samples.clear();
+                batch.exemplars.clear();
+                (0.0, Counts::default(), Some(e))
+            }
         };
         // Every series of the last scrape that this one lacks gets a staleness marker,
         // so queries stop returning it at once instead of after the lookback window.
-        for gone in self.state.previous.difference(&current) {
-            batch.series.push((
-                gone.clone(),
-                vec![Sample {
-                    t: start_ms,
-                    v: STALE_NAN,
-                }],
-            ));
-        }
-        self.state.previous = current;
+        let marker = Sample {
+            t: start_ms,
+            v: STALE_NAN,
+        };
+        self.state.cache.finish(error.is_none(), |labels| {
+            batch.samples.push((labels.clone(), marker));
+        });
         let report = [
-            ("up", up),
-            ("scrape_duration_seconds", duration.as_secs_f64()),
-            ("scrape_samples_scraped", scraped as f64),
-            ("scrape_samples_post_metric_relabeling", post as f64),
-            ("scrape_series_added", added as f64),
+            up,
+            duration.as_secs_f64(),
+            counts.scraped as f64,
+            counts.post as f64,
+            counts.added as f64,
         ];
-        for (name, v) in report {
-            batch.series.push((
-                with_name(&self.target.labels, name),
-                vec![Sample { t: start_ms, v }],
-            ));
+        for (labels, v) in self.report.iter().zip(report) {
+            batch
+                .samples
+                .push((labels.clone(), Sample { t: start_ms, v }));
         }
         ScrapeOutcome {
             batch,
@@ -331,10 +386,19 @@ impl TargetScraper {
         }
     }
 
-    fn samples(&self, body: &[u8], format: Format, start_ms: i64) -> Result<Samples, String> {
+    /// Parses the body into `batch`, going through the series cache: a series text seen
+    /// before costs a hash and a lookup; a new one is labelled, relabeled and checked
+    /// against the label limits once, then cached.
+    fn samples(
+        &mut self,
+        body: &[u8],
+        format: Format,
+        start_ms: i64,
+        batch: &mut ScrapeBatch,
+    ) -> Result<Counts, String> {
         let cfg = &*self.config;
-        let mut out = Samples::default();
-        let mut seen: HashSet<Labels> = HashSet::new();
+        let cache = &mut self.state.cache;
+        let mut counts = Counts::default();
         let mut meta: Vec<(&str, MetadataLine<'_>)> = Vec::new();
         let mut helps: Vec<(&str, crate::exposition::Escaped<'_>)> = Vec::new();
         for entry in Parser::new(body, format) {
@@ -355,38 +419,51 @@ impl TargetScraper {
                 }
                 Entry::Eof => continue,
             };
-            // `_created` samples are not stored by default in Prometheus either.
-            if s.created {
-                continue;
-            }
-            out.scraped += 1;
+            // OpenMetrics `_created` samples are stored like any other, as Prometheus
+            // 2.x does (later versions skip them only behind a feature flag).
+            counts.scraped += 1;
             let explicit_ts = cfg.honor_timestamps && s.timestamp_ms.is_some();
-            let t = if cfg.honor_timestamps {
-                s.timestamp_ms.unwrap_or(start_ms)
-            } else {
-                start_ms
+            let t = match s.timestamp_ms {
+                Some(ts) if cfg.honor_timestamps => ts,
+                _ => start_ms,
             };
-            let labels = merge_target_labels(&s.to_labels(), &self.target.labels, cfg.honor_labels);
-            let Some(labels) = process(&labels, &cfg.metric_relabel_configs) else {
-                continue;
+            let slot = match cache.lookup(s.series) {
+                Lookup::Slot(slot) => slot,
+                Lookup::Dropped => continue,
+                Lookup::Miss => {
+                    let labels = final_labels(cfg, &s, &self.target.labels)?;
+                    match cache.insert(s.series, labels) {
+                        Some(slot) => slot,
+                        None => continue,
+                    }
+                }
             };
-            let labels = drop_empty(labels);
-            if labels.metric_name().is_none_or(str::is_empty) {
-                continue;
-            }
-            check_label_limits(cfg, &labels)?;
-            // A repeated series in one body keeps its first sample, as Prometheus
-            // rejects the duplicate rather than failing the scrape.
-            if !seen.insert(labels.clone()) {
-                continue;
-            }
-            if cfg.sample_limit > 0 && out.series.len() as u64 >= cfg.sample_limit {
+            // Counted before the duplicate check, as Prometheus counts what it hands
+            // to storage; the sample limit counts the same samples.
+            counts.post += 1;
+            if cfg.sample_limit > 0 && counts.post as u64 > cfg.sample_limit {
                 return Err("sample limit exceeded".into());
             }
-            if !explicit_ts || cfg.track_timestamps_staleness {
-                out.tracked.insert(labels.clone());
+            // A series with an explicit timestamp gets no staleness marker when it
+            // disappears unless `track_timestamps_staleness` is set, as in Prometheus.
+            let tracked = !explicit_ts || cfg.track_timestamps_staleness;
+            let appended = cache.append(slot, tracked);
+            // A repeated series in one body keeps its first sample, as Prometheus
+            // rejects the duplicate rather than failing the scrape.
+            if appended.duplicate {
+                continue;
             }
-            out.series.push((labels, vec![Sample { t, v: s.value }]));
+            counts.added += usize::from(appended.added);
+            let Some(labels) = cache.labels(slot) else {
+                continue;
+            };
+            let row = batch.samples.len();
+            batch
+                .samples
+                .push((labels.clone(), Sample { t, v: s.value }));
+            if let Some(e) = s.exemplar {
+                batch.exemplars.push((row, e.to_exemplar(t)));
+            }
         }
         let help_texts: Vec<std::borrow::Cow<'_, str>> =
             helps.iter().map(|(_, text)| text.unescape()).collect();
@@ -400,8 +477,28 @@ impl TargetScraper {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .record(meta);
-        Ok(out)
+        Ok(counts)
     }
+}
+
+/// The labels storage gets for a sample line: the target's labels merged in, metric
+/// relabeling applied, empty values removed; `None` when the sample is dropped. Fails
+/// the scrape when a label limit is exceeded.
+fn final_labels(
+    cfg: &ScrapeConfig,
+    s: &SampleLine<'_>,
+    target: &Labels,
+) -> Result<Option<Labels>, String> {
+    let labels = merge_target_labels(&s.to_labels(), target, cfg.honor_labels);
+    let Some(labels) = process(&labels, &cfg.metric_relabel_configs) else {
+        return Ok(None);
+    };
+    let labels = drop_empty(labels);
+    if labels.metric_name().is_none_or(str::is_empty) {
+        return Ok(None);
+    }
+    check_label_limits(cfg, &labels)?;
+    Ok(Some(labels))
 }
 
 /// `label_limit`, `label_name_length_limit` and `label_value_length_limit`, worded as
@@ -443,43 +540,60 @@ fn check_label_limits(cfg: &ScrapeConfig, labels: &Labels) -> Result<(), String>
     Ok(())
 }
 
+/// What a scrape reports about its samples.
 #[derive(Default)]
-struct Samples {
-    series: Vec<(Labels, Vec<Sample>)>,
+struct Counts {
     scraped: usize,
-    tracked: HashSet<Labels>,
+    /// After metric relabeling, duplicates included (`scrape_samples_post_metric_relabeling`).
+    post: usize,
+    /// Series that the last successful scrape did not have (`scrape_series_added`).
+    added: usize,
 }
 
-/// Adds the target's labels to a scraped series. With `honor_labels` the scraped
-/// values win; otherwise the target's win and a clashing scraped label is kept as
-/// `exported_<name>` (prefixed again until the name is free), as in Prometheus.
+/// Adds the target's labels to a scraped series, as Prometheus does.
+///
+/// With `honor_labels` a target label is added only when the scraped set lacks the
+/// name; a scraped label wins even with an empty value (which then removes it).
+/// Otherwise the target's labels win, and each clashing scraped label with a value is
+/// kept under a new name: shortest names first, each takes the first of
+/// `exported_<name>`, `exported_exported_<name>`, … that no scraped label, no target
+/// label and no earlier renamed label uses.
 pub fn merge_target_labels(scraped: &Labels, target: &Labels, honor_labels: bool) -> Labels {
-    let mut pairs: Vec<(String, String)> = scraped
-        .iter()
-        .map(|l| (l.name.clone(), l.value.clone()))
-        .collect();
-    for tl in target.iter() {
-        let existing = pairs.iter().position(|(n, _)| *n == tl.name);
-        match existing {
-            Some(i) if !pairs[i].1.is_empty() => {
-                if honor_labels {
-                    continue;
-                }
-                let value = pairs[i].1.clone();
-                let mut name = format!("exported_{}", tl.name);
-                while pairs.iter().any(|(n, v)| *n == name && !v.is_empty()) {
-                    name = format!("exported_{name}");
-                }
-                pairs.retain(|(n, _)| *n != name);
-                pairs.push((name, value));
-                if let Some(p) = pairs.iter_mut().find(|(n, _)| *n == tl.name) {
-                    p.1 = tl.value.clone();
-                }
-            }
-            Some(i) => pairs[i].1 = tl.value.clone(),
-            None => pairs.push((tl.name.clone(), tl.value.clone())),
-        }
+    let scraped_pairs = scraped.iter().map(|l| (l.name.as_str(), l.value.as_str()));
+    if honor_labels {
+        let missing = target
+            .iter()
+            .filter(|l| scraped.get(&l.name).is_none())
+            .map(|l| (l.name.as_str(), l.value.as_str()));
+        return drop_empty(Labels::from_pairs(scraped_pairs.chain(missing)));
     }
+    let mut clashes: Vec<(String, &str)> = target
+        .iter()
+        .filter_map(|l| {
+            let value = scraped.get(&l.name).filter(|v| !v.is_empty())?;
+            Some((l.name.clone(), value))
+        })
+        .collect();
+    // Stable, so names of equal length keep the target labels' (name) order.
+    clashes.sort_by_key(|(name, _)| name.len());
+    for i in 0..clashes.len() {
+        let mut name = std::mem::take(&mut clashes[i].0);
+        loop {
+            name.insert_str(0, "exported_");
+            let taken = scraped.get(&name).is_some()
+                || target.get(&name).is_some()
+                || clashes[..i].iter().any(|(n, _)| *n == name);
+            if !taken {
+                break;
+            }
+        }
+        clashes[i].0 = name;
+    }
+    // Later pairs replace earlier ones of the same name: target labels override the
+    // scraped ones, and the renamed labels take names nothing else uses.
+    let pairs = scraped_pairs
+        .chain(target.iter().map(|l| (l.name.as_str(), l.value.as_str())))
+        .chain(clashes.iter().map(|(n, v)| (n.as_str(), *v)));
     drop_empty(Labels::from_pairs(pairs))
 }
 

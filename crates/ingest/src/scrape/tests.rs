@@ -143,6 +143,36 @@ fn honor_labels_and_exported() {
     let out = merge_target_labels(&scraped, &target, true);
     assert_eq!(out.get("job"), Some("other"));
     assert_eq!(out.get("instance"), Some("i"));
+
+    // A target label named exported_job: shortest clashing names are renamed first,
+    // each to the first exported_* name nothing else (nor an earlier rename) uses.
+    let target = Labels::from_pairs([("job", "j"), ("instance", "i"), ("exported_job", "t")]);
+    let scraped = Labels::from_pairs([
+        ("__name__", "m"),
+        ("job", "body_job"),
+        ("instance", "body_instance"),
+        ("exported_job", "body_exported"),
+    ]);
+    let out = merge_target_labels(&scraped, &target, false);
+    assert_eq!(
+        out,
+        Labels::from_pairs([
+            ("__name__", "m"),
+            ("exported_exported_exported_job", "body_exported"),
+            ("exported_exported_job", "body_job"),
+            ("exported_instance", "body_instance"),
+            ("exported_job", "t"),
+            ("instance", "i"),
+            ("job", "j"),
+        ])
+    );
+
+    // With honor_labels a scraped label wins even when empty: no instance at all.
+    let scraped = Labels::from_pairs([("__name__", "m"), ("instance", ""), ("zone", "z")]);
+    let out = merge_target_labels(&scraped, &target, true);
+    assert_eq!(out.get("instance"), None);
+    assert_eq!(out.get("job"), Some("j"));
+    assert_eq!(out.get("zone"), Some("z"));
 }
 
 fn scraper(extra: &str, url: &str) -> TargetScraper {
@@ -163,9 +193,9 @@ fn body(s: &str) -> Result<(Vec<u8>, Format), String> {
 
 fn stale_names(b: &ScrapeBatch) -> Vec<String> {
     let mut v: Vec<String> = b
-        .series
+        .samples
         .iter()
-        .filter(|(_, s)| is_stale_nan(s[0].v))
+        .filter(|(_, s)| is_stale_nan(s.v))
         .map(|(l, _)| l.to_string())
         .collect();
     v.sort();
@@ -182,19 +212,19 @@ async fn staleness_and_report_series() {
     assert_eq!(o.batch.value_of("scrape_series_added"), Some(3.0));
     let a = o
         .batch
-        .series
+        .samples
         .iter()
         .find(|(l, _)| l.metric_name() == Some("a"))
         .unwrap();
     assert_eq!(a.0.get("instance"), Some("t:1"));
-    assert_eq!(a.1[0].t, 1000);
+    assert_eq!(a.1.t, 1000);
     let c = o
         .batch
-        .series
+        .samples
         .iter()
         .find(|(l, _)| l.metric_name() == Some("c"))
         .unwrap();
-    assert_eq!(c.1[0].t, 123);
+    assert_eq!(c.1.t, 123);
     assert_eq!(o.batch.as_write_batch().series.len(), 8);
 
     // `b` disappears: one marker. `c` had an explicit timestamp: never tracked.
@@ -232,7 +262,7 @@ async fn metric_relabel_and_limits() {
     assert_eq!(o.batch.value_of("up"), Some(0.0));
     // The previous scrape's two series become stale; nothing of this one is kept.
     assert_eq!(stale_names(&o.batch).len(), 2);
-    assert_eq!(o.batch.series.len(), 2 + REPORT_SERIES.len());
+    assert_eq!(o.batch.samples.len(), 2 + REPORT_SERIES.len());
 
     let mut s = scraper("label_limit: 3\n", "http://x/");
     let o = s.process(body("m{a=\"1\",b=\"2\"} 1\n"), 1, Duration::ZERO);
@@ -243,6 +273,114 @@ async fn metric_relabel_and_limits() {
     );
     let o = s.process(body("m{a=\"1\" 1\n"), 1, Duration::ZERO);
     assert!(o.error.unwrap().starts_with("parse error: line 1"));
+}
+
+#[tokio::test]
+async fn series_cache_reuses_labels_and_counts_like_prometheus() {
+    let mut s = scraper(
+        "metric_relabel_configs: [{regex: junk, action: labeldrop}]\n",
+        "http://x/",
+    );
+    let d = Duration::ZERO;
+    // Two spellings of one series and one that relabeling folds into it: one row, but
+    // all three count after relabeling, as Prometheus counts duplicates.
+    let text = "m{a=\"1\",b=\"2\"} 1\nm{b=\"2\",a=\"1\"} 2\nm{a=\"1\",b=\"2\",junk=\"x\"} 3\nn 4\n";
+    let o = s.process(body(text), 1000, d);
+    assert_eq!(o.batch.value_of("scrape_samples_scraped"), Some(4.0));
+    assert_eq!(
+        o.batch.value_of("scrape_samples_post_metric_relabeling"),
+        Some(4.0)
+    );
+    assert_eq!(o.batch.value_of("scrape_series_added"), Some(2.0));
+    assert_eq!(o.batch.value_of("m"), Some(1.0));
+    assert_eq!(o.batch.samples.len(), 2 + REPORT_SERIES.len());
+    let first = o.batch.samples[0].0.clone();
+
+    // The same texts again: the cached label set is shared, not rebuilt.
+    let o = s.process(body(text), 2000, d);
+    assert!(Arc::ptr_eq(&o.batch.samples[0].0, &first));
+    assert_eq!(o.batch.value_of("scrape_series_added"), Some(0.0));
+    assert!(stale_names(&o.batch).is_empty());
+
+    // A scrape that fails after some samples undoes them: the earlier series go stale
+    // once, and the next good scrape counts them as added again only if they were
+    // missing from the last successful one (they were not).
+    let o = s.process(body("m{a=\"1\",b=\"2\"} 1\nbad{ 1\n"), 3000, d);
+    assert_eq!(o.batch.value_of("up"), Some(0.0));
+    assert_eq!(stale_names(&o.batch).len(), 2);
+    let o = s.process(body(text), 4000, d);
+    assert!(stale_names(&o.batch).is_empty());
+    assert_eq!(o.batch.value_of("scrape_series_added"), Some(0.0));
+    assert_eq!(o.batch.value_of("m"), Some(1.0));
+
+    // Texts unseen for a few scrapes are evicted; their series went stale once.
+    let o = s.process(body("n 4\n"), 5000, d);
+    assert_eq!(
+        stale_names(&o.batch),
+        vec![r#"m{a="1", b="2", instance="t:1", job="j"}"#]
+    );
+    for t in 6..10 {
+        let o = s.process(body("n 4\n"), t * 1000, d);
+        assert!(stale_names(&o.batch).is_empty());
+    }
+    // Evicted: the series comes back through the slow path, with a new label set, and
+    // counts as added again.
+    let o = s.process(body(text), 10_000, d);
+    let m = o
+        .batch
+        .samples
+        .iter()
+        .find(|(l, _)| l.metric_name() == Some("m"));
+    let m = m.expect("m is stored again");
+    assert_eq!(m.0, first);
+    assert!(!Arc::ptr_eq(&m.0, &first));
+    assert_eq!(o.batch.value_of("scrape_series_added"), Some(1.0));
+    // Three spellings of m and n.
+    assert_eq!(s.into_state().cached_texts(), 4);
+}
+
+#[tokio::test]
+async fn exemplars_and_created_samples_are_kept() {
+    let mut s = scraper("", "http://x/");
+    let om = "# TYPE c counter\nc_total{a=\"x\"} 5 # {trace_id=\"t1\"} 2.0 1.5\nc_created{a=\"x\"} 1.7e9\n# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1 # {trace_id=\"t2\"} 0.5\nh_count 1\nh_sum 0.5\n# EOF\n";
+    let fetched = || Ok((om.as_bytes().to_vec(), Format::OpenMetrics));
+    let o = s.process(fetched(), 7000, Duration::ZERO);
+    assert_eq!(o.error, None);
+    assert_eq!(o.batch.value_of("c_created"), Some(1.7e9));
+    assert_eq!(o.batch.value_of("scrape_samples_scraped"), Some(5.0));
+    assert_eq!(o.batch.exemplars.len(), 2);
+    let wb = o.batch.as_write_batch();
+    let with: Vec<(String, f64, i64)> = wb
+        .series
+        .iter()
+        .flat_map(|e| {
+            let name = wb
+                .series_labels(e)
+                .iter()
+                .find(|l| l.name == "__name__")
+                .map(|l| l.value.to_string())
+                .unwrap_or_default();
+            wb.series_exemplars(e)
+                .iter()
+                .map(move |x| (name.clone(), x.value, x.t))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    // An exemplar without a timestamp takes its sample's.
+    assert_eq!(
+        with,
+        vec![
+            ("c_total".into(), 2.0, 1500),
+            ("h_bucket".into(), 0.5, 7000)
+        ]
+    );
+    let e = &wb.exemplars[0];
+    let labels: Vec<(&str, &str)> = wb
+        .exemplar_labels(e)
+        .iter()
+        .map(|l| (l.name, l.value))
+        .collect();
+    assert_eq!(labels, vec![("trace_id", "t1")]);
 }
 
 /// Serves canned responses by path; `/slow` never answers.
@@ -340,7 +478,8 @@ async fn scrapes_over_http() {
     let o = scraper("", &format!("{base}/om")).scrape().await;
     assert_eq!(o.error, None);
     assert_eq!(o.batch.value_of("c_total"), Some(5.0));
-    assert_eq!(o.batch.value_of("c_created"), None);
+    // Stored as Prometheus 2.x stores them.
+    assert_eq!(o.batch.value_of("c_created"), Some(1.0));
 
     let o = scraper("", &format!("{base}/gzip")).scrape().await;
     assert_eq!(o.batch.value_of("g"), Some(7.0));
@@ -414,6 +553,6 @@ async fn manager_runs_and_stops_targets() {
         last = Some(b);
     }
     let last = last.unwrap();
-    assert!(last.series.iter().all(|(_, s)| is_stale_nan(s[0].v)));
+    assert!(last.samples.iter().all(|(_, s)| is_stale_nan(s.v)));
     assert!(m.health().is_empty());
 }
