@@ -161,6 +161,23 @@ fn rule_alert_notifies_webhook_once_and_resolves() {
     );
     assert_eq!(alert["fingerprint"].as_str().unwrap().len(), 16);
 
+    // The send is counted on /metrics by integration kind, Alertmanager-style.
+    let metrics = client()
+        .get(server.url("/metrics"))
+        .send()
+        .expect("GET /metrics")
+        .text()
+        .expect("body");
+    let sent: f64 = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("pharos_alertmanager_notifications_total{integration=\"webhook\"} ")
+        })
+        .unwrap_or_else(|| panic!("no webhook notification count in\n{metrics}"))
+        .parse()
+        .unwrap();
+    assert!(sent >= 1.0, "{metrics}");
+
     // Restart while firing: the rule fires again after the restart, and the
     // notification log (in the database) keeps the page from repeating.
     server.stop();

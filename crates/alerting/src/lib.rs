@@ -51,6 +51,7 @@ pub mod duration;
 pub mod error;
 pub mod inhibit;
 pub mod matcher;
+pub mod metrics;
 pub mod nflog;
 pub mod notify;
 pub mod notify_template;

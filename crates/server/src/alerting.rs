@@ -20,6 +20,7 @@ use pharos_alerting::receivers::{build_receivers, OutboundPolicy, ReceiverOption
 use pharos_state::Database;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use tokio::sync::mpsc;
 
@@ -219,6 +220,8 @@ pub struct Alerting {
     /// Unix milliseconds of startup, for the status endpoint's uptime.
     pub started_ms: i64,
     rule_tx: mpsc::Sender<Vec<PostableAlert>>,
+    /// Rule-alert batches dropped because the queue was full (or closed at shutdown).
+    rule_dropped: AtomicU64,
     /// The rule-alert forwarder and the history pruner, stopped with the stage.
     tasks: Vec<tokio::task::AbortHandle>,
 }
@@ -271,6 +274,7 @@ impl Alerting {
             external_url,
             started_ms: crate::http::params::now_ms(),
             rule_tx,
+            rule_dropped: AtomicU64::new(0),
             tasks,
         });
         tracing::info!(
@@ -298,6 +302,21 @@ impl Alerting {
             external_url: self.external_url.clone(),
             external_labels: external_labels.clone(),
         })
+    }
+
+    /// What `/metrics` shows of the alerting stage.
+    pub fn metrics_view(&self) -> crate::self_metrics::AlertingView {
+        let d = &self.dispatcher;
+        crate::self_metrics::AlertingView {
+            alerts: d.alert_state_counts(),
+            silences: d.silence_state_counts(),
+            aggregation_groups: d.group_count(),
+            counters: d.metrics().snapshot(),
+            // Sender::capacity is the free slots, so the rest are queued batches.
+            rule_queue_length: RULE_QUEUE_BATCHES.saturating_sub(self.rule_tx.capacity()),
+            rule_queue_capacity: RULE_QUEUE_BATCHES,
+            rule_dropped: self.rule_dropped.load(Ordering::Relaxed),
+        }
     }
 
     /// Stops the dispatcher's groups and timers and closes the database.
@@ -388,6 +407,7 @@ impl pharos_rules::Notifier for RuleNotifier {
             return;
         }
         if let Err(e) = alerting.rule_tx.try_send(batch) {
+            alerting.rule_dropped.fetch_add(1, Ordering::Relaxed);
             let alerts = match &e {
                 mpsc::error::TrySendError::Full(b) | mpsc::error::TrySendError::Closed(b) => {
                     b.len()

@@ -233,6 +233,188 @@ pub fn render(s: &Snapshot<'_>) -> String {
     t.0
 }
 
+/// The alerting stage at one scrape, gathered by `Alerting::metrics_view`.
+#[derive(Clone, Debug, Default)]
+pub struct AlertingView {
+    /// Unresolved alerts: (active, suppressed, unprocessed).
+    pub alerts: (usize, usize, usize),
+    /// Silences: (active, pending, expired).
+    pub silences: (usize, usize, usize),
+    pub aggregation_groups: usize,
+    pub counters: pharos_alerting::metrics::MetricsSnapshot,
+    /// Rule-alert batches waiting for the dispatcher, and the queue's size.
+    pub rule_queue_length: usize,
+    pub rule_queue_capacity: usize,
+    pub rule_dropped: u64,
+}
+
+/// The alerting families: Alertmanager's `alertmanager_*` as `pharos_alertmanager_*`,
+/// and the rule manager's queue to the dispatcher as Prometheus's
+/// `prometheus_notifications_*` are for its queue to Alertmanager.
+pub fn render_alerting(v: &AlertingView) -> String {
+    use pharos_alerting::metrics::{FailureReason, NOTIFICATION_LATENCY_BUCKETS};
+    let mut t = Text(String::with_capacity(4 << 10));
+    let c = &v.counters;
+    t.family(
+        "pharos_alertmanager_alerts",
+        "gauge",
+        "How many unresolved alerts there are, by state.",
+    );
+    for (state, n) in [
+        ("active", v.alerts.0),
+        ("suppressed", v.alerts.1),
+        ("unprocessed", v.alerts.2),
+    ] {
+        t.sample("pharos_alertmanager_alerts", &[("state", state)], n as f64);
+    }
+    t.family(
+        "pharos_alertmanager_alerts_received_total",
+        "counter",
+        "The total number of received alerts, by status when received.",
+    );
+    for (status, n) in [
+        ("firing", c.received_firing),
+        ("resolved", c.received_resolved),
+    ] {
+        t.sample(
+            "pharos_alertmanager_alerts_received_total",
+            &[("status", status)],
+            n as f64,
+        );
+    }
+    t.single(
+        "pharos_alertmanager_alerts_invalid_total",
+        "counter",
+        "The total number of received alerts that were invalid.",
+        c.invalid as f64,
+    );
+    let per_integration = |t: &mut Text, name: &str, help: &str, f: &dyn Fn(&_) -> u64| {
+        t.family(name, "counter", help);
+        for (integration, ic) in &c.integrations {
+            t.sample(name, &[("integration", integration)], f(ic) as f64);
+        }
+    };
+    per_integration(
+        &mut t,
+        "pharos_alertmanager_notifications_total",
+        "The total number of attempted notifications.",
+        &|ic: &pharos_alerting::metrics::IntegrationCounters| ic.notifications,
+    );
+    t.family(
+        "pharos_alertmanager_notifications_failed_total",
+        "counter",
+        "The total number of failed notifications, by whether the last error was retryable.",
+    );
+    for (integration, ic) in &c.integrations {
+        for reason in FailureReason::ALL {
+            let n = ic.failed.get(&reason).copied().unwrap_or(0);
+            t.sample(
+                "pharos_alertmanager_notifications_failed_total",
+                &[("integration", integration), ("reason", reason.as_str())],
+                n as f64,
+            );
+        }
+    }
+    per_integration(
+        &mut t,
+        "pharos_alertmanager_notification_requests_total",
+        "The total number of attempted notification requests, retries included.",
+        &|ic| ic.requests,
+    );
+    per_integration(
+        &mut t,
+        "pharos_alertmanager_notification_requests_failed_total",
+        "The total number of failed notification requests.",
+        &|ic| ic.requests_failed,
+    );
+    let name = "pharos_alertmanager_notification_latency_seconds";
+    t.family(
+        name,
+        "histogram",
+        "The latency of notification requests in seconds.",
+    );
+    for (integration, ic) in &c.integrations {
+        let h = &ic.latency;
+        let label = ("integration", integration.as_str());
+        for (le, n) in NOTIFICATION_LATENCY_BUCKETS.iter().zip(h.buckets) {
+            let le = format_value(*le);
+            t.sample(&format!("{name}_bucket"), &[label, ("le", &le)], n as f64);
+        }
+        t.sample(
+            &format!("{name}_bucket"),
+            &[label, ("le", "+Inf")],
+            h.count as f64,
+        );
+        t.sample(&format!("{name}_sum"), &[label], h.sum);
+        t.sample(&format!("{name}_count"), &[label], h.count as f64);
+    }
+    t.family(
+        "pharos_alertmanager_silences",
+        "gauge",
+        "How many silences there are, by state.",
+    );
+    for (state, n) in [
+        ("active", v.silences.0),
+        ("pending", v.silences.1),
+        ("expired", v.silences.2),
+    ] {
+        t.sample(
+            "pharos_alertmanager_silences",
+            &[("state", state)],
+            n as f64,
+        );
+    }
+    t.single(
+        "pharos_alertmanager_aggregation_groups",
+        "gauge",
+        "Number of active aggregation groups.",
+        v.aggregation_groups as f64,
+    );
+    t.single(
+        "pharos_alertmanager_nflog_queries_total",
+        "counter",
+        "Number of notification log queries made.",
+        c.nflog_queries as f64,
+    );
+    t.single(
+        "pharos_alertmanager_page_budget_held_total",
+        "counter",
+        "Flushes held back because their receiver's page budget was spent.",
+        c.budget_held as f64,
+    );
+    t.single(
+        "pharos_alertmanager_page_budget_summaries_total",
+        "counter",
+        "Summaries of held notifications delivered once a page budget refilled.",
+        c.budget_summaries as f64,
+    );
+    t.single(
+        "pharos_alertmanager_flapping_marks_total",
+        "counter",
+        "Times an alert was marked as flapping for a receiver.",
+        c.flapping_marks as f64,
+    );
+    t.single(
+        "pharos_rule_notifications_dropped_total",
+        "counter",
+        "Alert batches from rule evaluation dropped because the queue to the dispatcher was full.",
+        v.rule_dropped as f64,
+    );
+    t.single(
+        "pharos_rule_notifications_queue_length",
+        "gauge",
+        "Alert batches from rule evaluation waiting for the dispatcher.",
+        v.rule_queue_length as f64,
+    );
+    t.single(
+        "pharos_rule_notifications_queue_capacity",
+        "gauge",
+        "Size of the queue of alert batches from rule evaluation.",
+        v.rule_queue_capacity as f64,
+    );
+    t.0
+}
+
 /// The rule families, Prometheus's `prometheus_rule_*` renamed, one series per group
 /// labelled `rule_group="<file>;<group>"` as upstream labels them.
 pub fn render_rules(groups: &[pharos_rules::Group]) -> String {
@@ -887,6 +1069,46 @@ mod tests {
             assert!(text.contains(want), "missing {want:?} in\n{text}");
         }
         assert!(render_rules(&[]).contains("# TYPE pharos_rule_group_rules gauge\n"));
+    }
+
+    #[test]
+    fn alerting_families_render() {
+        let m = pharos_alerting::metrics::AlertingMetrics::default();
+        m.register_integrations(["email"]);
+        m.alert_received(false);
+        m.notification("webhook");
+        m.request("webhook", true, Duration::from_millis(200));
+        let text = render_alerting(&AlertingView {
+            alerts: (2, 1, 0),
+            silences: (1, 0, 3),
+            aggregation_groups: 2,
+            counters: m.snapshot(),
+            rule_queue_length: 5,
+            rule_queue_capacity: 1024,
+            rule_dropped: 7,
+        });
+        for want in [
+            "# TYPE pharos_alertmanager_alerts gauge\n",
+            "pharos_alertmanager_alerts{state=\"suppressed\"} 1\n",
+            "pharos_alertmanager_alerts_received_total{status=\"firing\"} 1\n",
+            "pharos_alertmanager_alerts_invalid_total 0\n",
+            "pharos_alertmanager_notifications_total{integration=\"email\"} 0\n",
+            "pharos_alertmanager_notifications_total{integration=\"webhook\"} 1\n",
+            "pharos_alertmanager_notifications_failed_total{integration=\"webhook\",reason=\"permanent\"} 0\n",
+            "pharos_alertmanager_notification_requests_total{integration=\"webhook\"} 1\n",
+            "pharos_alertmanager_notification_requests_failed_total{integration=\"webhook\"} 0\n",
+            "# TYPE pharos_alertmanager_notification_latency_seconds histogram\n",
+            "pharos_alertmanager_notification_latency_seconds_bucket{integration=\"webhook\",le=\"1\"} 1\n",
+            "pharos_alertmanager_notification_latency_seconds_bucket{integration=\"webhook\",le=\"+Inf\"} 1\n",
+            "pharos_alertmanager_notification_latency_seconds_sum{integration=\"webhook\"} 0.2\n",
+            "pharos_alertmanager_silences{state=\"expired\"} 3\n",
+            "pharos_alertmanager_aggregation_groups 2\n",
+            "pharos_alertmanager_page_budget_held_total 0\n",
+            "pharos_rule_notifications_dropped_total 7\n",
+            "pharos_rule_notifications_queue_length 5\n",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in\n{text}");
+        }
     }
 
     #[test]

@@ -28,11 +28,12 @@ use crate::clock::{to_ms, Clock};
 use crate::config::Config;
 use crate::error::ConfigError;
 use crate::inhibit::Inhibitor;
+use crate::metrics::AlertingMetrics;
 use crate::nflog::NotificationLog;
 use crate::notify::{Backoff, Receivers};
 use crate::persist::{AlertingStore, HistoryEvent, HistoryKind, StoreError};
 use crate::route::Route;
-use crate::silence::{Silences, DEFAULT_RETENTION};
+use crate::silence::{SilenceState, Silences, DEFAULT_RETENTION};
 use crate::timeinterval::Intervener;
 
 use fatigue::{Fatigue, ReceiverFatigue};
@@ -118,6 +119,7 @@ pub(crate) struct Core {
     config: RwLock<Arc<DispatcherConfig>>,
     groups: Mutex<HashMap<GroupId, Arc<AggrGroup>>>,
     fatigue: Fatigue,
+    pub(crate) metrics: Arc<AlertingMetrics>,
     options: DispatcherOptions,
     shutdown: watch::Sender<bool>,
 }
@@ -324,6 +326,8 @@ impl Dispatcher {
         let silences = Arc::new(Silences::load(store.clone(), options.silence_retention).await?);
         let nflog = NotificationLog::load(store.clone()).await?;
         let (shutdown, _) = watch::channel(false);
+        let metrics = Arc::new(AlertingMetrics::default());
+        register_integrations(&metrics, &config);
         let core = Arc::new(Core {
             clock,
             store,
@@ -334,6 +338,7 @@ impl Dispatcher {
             config: RwLock::new(Arc::new(config)),
             groups: Mutex::new(HashMap::new()),
             fatigue: Fatigue::default(),
+            metrics,
             options,
             shutdown,
         });
@@ -367,6 +372,7 @@ impl Dispatcher {
                     continue;
                 }
             };
+            self.core.metrics.alert_received(alert.resolved_at(now));
             let fp = alert.fingerprint();
             let mut store = lock(&self.core.alerts);
             let (merged, mut was_firing) = match store.get(&fp) {
@@ -408,6 +414,7 @@ impl Dispatcher {
             self.core.route_alert(&cfg, &merged);
         }
         self.core.record(events).await;
+        self.core.metrics.alerts_invalid(errors.len() as u64);
         if errors.is_empty() {
             Ok(())
         } else {
@@ -434,6 +441,48 @@ impl Dispatcher {
         lock(&self.core.groups).len()
     }
 
+    /// The stage's counters (`pharos_alertmanager_*` on `/metrics`).
+    pub fn metrics(&self) -> &Arc<AlertingMetrics> {
+        &self.core.metrics
+    }
+
+    /// Stored alerts not yet resolved, by marker state: (active,
+    /// suppressed, unprocessed), Alertmanager's `alertmanager_alerts`.
+    pub fn alert_state_counts(&self) -> (usize, usize, usize) {
+        use crate::alert::AlertState;
+        let now = self.now();
+        let fps: Vec<Fingerprint> = lock(&self.core.alerts)
+            .iter()
+            .filter(|(_, t)| !t.alert.resolved_at(now))
+            .map(|(fp, _)| *fp)
+            .collect();
+        let marker = lock(&self.core.marker);
+        let mut counts = (0, 0, 0);
+        for fp in fps {
+            match marker.get(&fp).map(|s| s.state).unwrap_or_default() {
+                AlertState::Active => counts.0 += 1,
+                AlertState::Suppressed => counts.1 += 1,
+                AlertState::Unprocessed => counts.2 += 1,
+            }
+        }
+        counts
+    }
+
+    /// Silences by state now: (active, pending, expired), Alertmanager's
+    /// `alertmanager_silences`.
+    pub fn silence_state_counts(&self) -> (usize, usize, usize) {
+        let now = self.now();
+        let mut counts = (0, 0, 0);
+        for s in self.core.silences.query(&[], now) {
+            match s.state(now) {
+                SilenceState::Active => counts.0 += 1,
+                SilenceState::Pending => counts.1 += 1,
+                SilenceState::Expired => counts.2 += 1,
+            }
+        }
+        counts
+    }
+
     /// Replaces the configuration (reload): groups are rebuilt from the
     /// stored alerts, as Alertmanager does by restarting its dispatcher;
     /// the notification log keeps duplicates from being sent again.
@@ -442,6 +491,7 @@ impl Dispatcher {
         for g in old {
             g.stop();
         }
+        register_integrations(&self.core.metrics, &config);
         let cfg = Arc::new(config);
         *self.core.config.write().unwrap_or_else(|e| e.into_inner()) = cfg.clone();
         let alerts: Vec<Alert> = lock(&self.core.alerts)
@@ -466,6 +516,11 @@ impl Dispatcher {
             g.stop();
         }
     }
+}
+
+/// Gives every configured integration kind its series before the first send.
+fn register_integrations(metrics: &AlertingMetrics, config: &DispatcherConfig) {
+    metrics.register_integrations(config.receivers.values().flatten().map(|i| i.name.as_str()));
 }
 
 async fn maintain(core: &Core) -> Result<(), StoreError> {

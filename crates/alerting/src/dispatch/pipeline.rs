@@ -22,6 +22,7 @@ use super::fatigue::{
 use super::group::AggrGroup;
 use super::{history, Core, DispatcherConfig};
 use crate::alert::{alert_order, Alert, Fingerprint, LabelMap};
+use crate::metrics::FailureReason;
 use crate::nflog::{update_reason, ReceiverKey};
 use crate::notify::{Integration, NotifyContext};
 use crate::persist::{HistoryEvent, HistoryKind};
@@ -136,6 +137,13 @@ pub(crate) async fn run(core: &Arc<Core>, f: Flush<'_>) -> FlushOutcome {
             }
         }
     }
+    // The flapping stage writes a "silenced" event exactly when it marks an
+    // alert as flapping (an "unsuppressed" one when it settles).
+    let marked = flap_events
+        .iter()
+        .filter(|e| e.kind == HistoryKind::Silenced)
+        .count();
+    core.metrics.flapping_marked(marked as u64);
     core.record(flap_events).await;
 
     // Dedup stage, per integration.
@@ -167,6 +175,7 @@ pub(crate) async fn run(core: &Arc<Core>, f: Flush<'_>) -> FlushOutcome {
                 .collect()
         };
         let (firing, resolved) = (hashes(false), hashes(true));
+        core.metrics.nflog_query();
         let entry = core.nflog.query(&f.group.key, &key);
         let reason = update_reason(
             entry.as_ref(),
@@ -238,6 +247,7 @@ pub(crate) async fn run(core: &Arc<Core>, f: Flush<'_>) -> FlushOutcome {
                 core.fatigue
                     .take_budget(&receiver, b, &f.group.key, held, f.now)
             {
+                core.metrics.budget_held();
                 let events = snapshot
                     .iter()
                     .map(|a| HistoryEvent {
@@ -372,6 +382,7 @@ pub(crate) fn spawn_summary(core: Arc<Core>, receiver: String) {
                 Taken::Held(h) => h,
             };
             if send_summary(&core, &cfg, &receiver, &held, budget).await {
+                core.metrics.budget_summary_sent();
                 return;
             }
             if !core.fatigue.restore_held(&receiver, held) {
@@ -489,22 +500,32 @@ async fn send_with_retry(
         "{}/{}[{}]",
         ctx.receiver.receiver, integration.name, integration.index
     );
+    let metrics = &core.metrics;
+    let kind = integration.name.as_str();
+    metrics.notification(kind);
     let mut attempt = 0u32;
     loop {
         attempt += 1;
+        let started = Instant::now();
         let call = integration.notifier.notify(ctx, alerts);
-        let err = match tokio::time::timeout_at(deadline, call).await {
+        let result = tokio::time::timeout_at(deadline, call).await;
+        metrics.request(kind, matches!(result, Ok(Ok(()))), started.elapsed());
+        let err = match result {
             Ok(Ok(())) => return Ok(()),
             Ok(Err(e)) if !e.is_retryable() => {
+                metrics.notification_failed(kind, FailureReason::Permanent);
                 return Err(format!(
                     "{who}: notify retry canceled due to unrecoverable error after {attempt} attempts: {e}"
-                ))
+                ));
             }
             Ok(Err(e)) => e.to_string(),
+            // A request cut off at the deadline counts as retryable: it
+            // might have succeeded with more time.
             Err(_) => "context deadline exceeded".to_string(),
         };
         let wait = core.options.retry.delay(attempt);
         if Instant::now() + wait >= deadline {
+            metrics.notification_failed(kind, FailureReason::Retryable);
             return Err(format!(
                 "{who}: notify retry canceled after {attempt} attempts: {err}"
             ));

@@ -43,6 +43,9 @@ pub async fn metrics(State(st): State<Arc<AppState>>) -> Response {
     if let Some(r) = st.reload.get() {
         text.push_str(&r.status().render());
     }
+    if let Some(alerting) = st.alerting.get() {
+        text.push_str(&self_metrics::render_alerting(&alerting.metrics_view()));
+    }
     if let Some(rules) = st.rules.get().cloned() {
         // The snapshot waits for groups evaluating right now; keep that off the runtime.
         if let Ok(groups) = tokio::task::spawn_blocking(move || rules.groups()).await {
