@@ -20,7 +20,7 @@ use crate::rng::{mix, norm_cdf, Rng};
 /// every target is tuned for.
 pub const INTERVAL_MS: i64 = 15_000;
 
-const JOBS: [&str; 8] = [
+pub const JOBS: [&str; 8] = [
     "api-gateway",
     "checkout",
     "catalog",
@@ -31,7 +31,7 @@ const JOBS: [&str; 8] = [
     "inventory",
 ];
 const METHODS: [&str; 3] = ["GET", "POST", "DELETE"];
-const HANDLERS: [&str; 4] = [
+pub const HANDLERS: [&str; 4] = [
     "/api/v1/items",
     "/api/v1/users/:id",
     "/api/v1/search",

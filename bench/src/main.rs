@@ -7,6 +7,7 @@ mod load;
 mod procfs;
 mod report;
 mod rng;
+mod rules_bench;
 mod scrape_bench;
 mod send;
 mod targets;
@@ -43,6 +44,8 @@ enum Cmd {
     Load(LoadArgs),
     /// Scrape-path throughput: Pharos and Prometheus scrape the same large body.
     Scrape(scrape_bench::ScrapeArgs),
+    /// Rule evaluation: 1000 recording and alerting rules over 100k series, in process.
+    Rules(rules_bench::RulesArgs),
 }
 
 #[derive(Args, Clone)]
@@ -136,6 +139,7 @@ fn main() -> ExitCode {
         Cmd::Run(a) => run(a),
         Cmd::Load(a) => load_only(a),
         Cmd::Scrape(a) => scrape_bench::run(a),
+        Cmd::Rules(a) => rules_bench::run(a),
     };
     match result {
         Ok(code) => code,
