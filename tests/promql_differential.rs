@@ -20,12 +20,9 @@ use serde_json::Value as Json;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 const QUERY_FILE: &str = include_str!("data/promql_differential_queries.txt");
 
@@ -122,7 +119,6 @@ const JOB: &str = "demo";
 const RESTART_STEP: i64 = 300;
 /// The one evaluation time on the 15s sample grid, from the start of the data.
 const GRID_TIME_OFFSET_MS: i64 = 4_515_000;
-const PROMETHEUS_READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// xorshift64*: deterministic data without another dependency.
 struct Rng(u64);
@@ -421,105 +417,6 @@ fn write_all(
             resp.text().unwrap_or_default()
         );
         from = to;
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind an ephemeral port")
-        .port()
-}
-
-fn find_on_path(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
-/// A running Prometheus, killed on drop.
-struct Prometheus {
-    child: Child,
-    url: String,
-    log_path: PathBuf,
-}
-
-impl Prometheus {
-    fn start(dir: &Path) -> Prometheus {
-        let bin = find_on_path("prometheus").unwrap_or_else(|| {
-            panic!(
-                "the `prometheus` binary is not on PATH: this test compares Pharos with a real \
-                 Prometheus; install Debian's `prometheus` package \
-                 (apt-get install --no-install-recommends prometheus; .ci/run does this in CI)"
-            )
-        });
-        let config = dir.join("prometheus.yml");
-        // No scrape jobs: the only data is what the test writes.
-        std::fs::write(&config, "global:\n  evaluation_interval: 1m\n").expect("write config");
-        // Another process may take the port between probing and binding; try again then.
-        for attempt in 0..5 {
-            let port = free_port();
-            let log_path = dir.join(format!("prometheus-{attempt}.log"));
-            let log = std::fs::File::create(&log_path).expect("create prometheus log");
-            let child = Command::new(&bin)
-                .arg(format!("--config.file={}", config.display()))
-                .arg(format!(
-                    "--storage.tsdb.path={}",
-                    dir.join(format!("data-{attempt}")).display()
-                ))
-                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-                .arg("--web.enable-remote-write-receiver")
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().expect("log handle"))
-                .stderr(log)
-                .spawn()
-                .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
-            let mut p = Prometheus {
-                child,
-                url: format!("http://127.0.0.1:{port}"),
-                log_path,
-            };
-            match p.wait_ready() {
-                Ok(()) => return p,
-                Err(log) if log.contains("address already in use") => continue,
-                Err(log) => panic!("prometheus did not become ready; its log:\n{log}"),
-            }
-        }
-        panic!("could not find a free port for prometheus");
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log_path).unwrap_or_default()
-    }
-
-    fn wait_ready(&mut self) -> Result<(), String> {
-        let client = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(2))
-            .build()
-            .expect("http client");
-        let deadline = Instant::now() + PROMETHEUS_READY_TIMEOUT;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!("(exited with {status})\n{}", self.log()));
-            }
-            if let Ok(r) = client.get(format!("{}/-/ready", self.url)).send() {
-                if r.status().is_success() {
-                    return Ok(());
-                }
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Err(format!(
-            "(not ready after {PROMETHEUS_READY_TIMEOUT:?})\n{}",
-            self.log()
-        ))
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -963,7 +860,12 @@ fn promql_differential() {
     let tmp = tempfile::tempdir().unwrap();
     let prom_dir = tmp.path().join("prometheus");
     std::fs::create_dir_all(&prom_dir).unwrap();
-    let prometheus = Prometheus::start(&prom_dir);
+    // No scrape jobs: the only data is what the test writes.
+    let prometheus = prometheus::Prometheus::start(
+        &prom_dir,
+        "global:\n  evaluation_interval: 1m\n",
+        &["--web.enable-remote-write-receiver"],
+    );
     let pharos = Server::start(&tmp.path().join("pharos"), None);
     let client = client();
 
