@@ -177,15 +177,61 @@ pub struct LoadOptions<'a> {
     pub restore: bool,
 }
 
+/// Where a rule file comes from: a file on disk, or text the server generated (SLO
+/// rules), named like a file in `/api/v1/rules` and in errors.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RuleSource {
+    File(std::path::PathBuf),
+    Text { name: String, text: String },
+}
+
+impl RuleSource {
+    /// The name groups of this source report as their file.
+    pub fn name(&self) -> String {
+        match self {
+            RuleSource::File(p) => p.display().to_string(),
+            RuleSource::Text { name, .. } => name.clone(),
+        }
+    }
+
+    fn parse(
+        &self,
+        opts: rulefmt::ParseOptions<'_>,
+    ) -> Result<rulefmt::RuleGroups, Vec<RuleFileError>> {
+        match self {
+            RuleSource::File(p) => rulefmt::parse_file(p, opts),
+            RuleSource::Text { name, text } => rulefmt::parse(text, opts).map_err(|errs| {
+                errs.into_iter()
+                    .map(|e| RuleFileError::InFile {
+                        file: name.clone(),
+                        source: Box::new(e),
+                    })
+                    .collect()
+            }),
+        }
+    }
+}
+
 /// Loads rule files into groups, in file order.
 pub fn load_groups(
     files: &[impl AsRef<Path>],
     opts: &LoadOptions<'_>,
 ) -> Result<Vec<Group>, Vec<RuleFileError>> {
+    let sources: Vec<RuleSource> = files
+        .iter()
+        .map(|f| RuleSource::File(f.as_ref().to_path_buf()))
+        .collect();
+    load_sources(&sources, opts)
+}
+
+/// Loads rule sources into groups, in order.
+pub fn load_sources(
+    sources: &[RuleSource],
+    opts: &LoadOptions<'_>,
+) -> Result<Vec<Group>, Vec<RuleFileError>> {
     let mut out = Vec::new();
-    for f in files {
-        let path = f.as_ref();
-        let rgs = rulefmt::parse_file(path, opts.parse)?;
+    for source in sources {
+        let rgs = source.parse(opts.parse)?;
         for rg in rgs.groups {
             let rules = rg
                 .rules
@@ -220,7 +266,7 @@ pub fn load_groups(
             };
             out.push(Group::new(
                 rg.name,
-                path.display().to_string(),
+                source.name(),
                 interval_ms,
                 rg.limit,
                 rg.query_offset_ms,

@@ -36,7 +36,7 @@ pub mod unittest;
 pub mod yaml;
 
 pub use api::{AlertsView, RulesFilter, RulesView};
-pub use group::{Group, GroupEnv, Notifier, Settings};
+pub use group::{Group, GroupEnv, Notifier, RuleSource, Settings};
 pub use manager::{ManagerDeps, RuleManager};
 pub use storage::{Appendable, EngineQueryFunc, MemStore, QueryFunc};
 pub use template::Templates;

@@ -4,7 +4,7 @@
 //! start-up, and state carried over when rule files are reloaded.
 
 use crate::api::{alerts_view, rules_view, AlertsView, RulesFilter, RulesView};
-use crate::group::{load_groups, Group, GroupEnv, LoadOptions, Notifier, Settings};
+use crate::group::{load_sources, Group, GroupEnv, LoadOptions, Notifier, RuleSource, Settings};
 use crate::rulefmt::{ParseOptions, RuleFileError};
 use crate::storage::{Appendable, QueryFunc};
 use crate::template::Templates;
@@ -117,13 +117,24 @@ impl RuleManager {
         default_interval_ms: i64,
         parse: ParseOptions<'_>,
     ) -> Result<(), Vec<RuleFileError>> {
+        let sources: Vec<RuleSource> = files.iter().cloned().map(RuleSource::File).collect();
+        self.update_sources(&sources, default_interval_ms, parse)
+    }
+
+    /// [`RuleManager::update`] for rule files and generated rule texts.
+    pub fn update_sources(
+        &self,
+        sources: &[RuleSource],
+        default_interval_ms: i64,
+        parse: ParseOptions<'_>,
+    ) -> Result<(), Vec<RuleFileError>> {
         let mut started = lock(&self.started);
         let opts = LoadOptions {
             default_interval_ms,
             parse,
             restore: !*started,
         };
-        let new_groups = load_groups(files, &opts)?;
+        let new_groups = load_sources(sources, &opts)?;
         let mut running = lock(&self.running);
         let mut old: Vec<Running> = std::mem::take(&mut *running);
         for mut g in new_groups {

@@ -37,6 +37,9 @@ pub enum Command {
     /// Service level objectives: generate rules from SLO specs.
     #[command(subcommand)]
     Slo(crate::slo_cmd::SloCommand),
+    /// Reports from a running server.
+    #[command(subcommand)]
+    Report(crate::report_cmd::ReportCommand),
 }
 
 #[derive(Debug, Subcommand)]

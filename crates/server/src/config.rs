@@ -59,6 +59,13 @@ pub struct Config {
     pub alertmanager: Option<serde_yaml::Value>,
     /// The same, from a standalone alertmanager.yml (relative to this file's directory).
     pub alertmanager_config_file: Option<String>,
+    /// Service level objectives in Pharos's SLO shape (see `pharos-slo`), validated
+    /// by that crate so the config and spec files accept the same thing.
+    pub slos: Option<serde_yaml::Value>,
+    /// SLO spec files (Sloth `prometheus/v1`, OpenSLO v1 or Pharos's shape): paths
+    /// or globs, relative ones resolved against this file's directory.
+    #[serde(deserialize_with = "null_as_default")]
+    pub slo_files: Vec<String>,
 }
 
 impl Default for Config {
@@ -74,6 +81,8 @@ impl Default for Config {
             rules: RulesConfig::default(),
             alertmanager: None,
             alertmanager_config_file: None,
+            slos: None,
+            slo_files: Vec::new(),
         }
     }
 }

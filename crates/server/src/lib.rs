@@ -19,10 +19,12 @@
 //! | [`self_metrics`] | `/metrics` rendering: process, storage and HTTP metrics |
 //! | [`scrape`] | scraping the configured targets into the storage |
 //! | [`reload`] | `/-/reload` and SIGHUP: re-read, validate and apply the config file |
+//! | [`report_cmd`] | `pharos report slo`: a running server's SLO report |
 //! | [`rules`] | `rule_files` evaluated on the storage and engine; their reload applier |
 //! | [`serve`] | `pharos serve`: bind, open storage, serve, graceful shutdown |
 //! | [`tsdb_cmd`] | `pharos tsdb analyze|dump`, series selectors, time arguments |
 //! | [`rules_cmd`] | `pharos check rules` and `pharos test rules` (promtool's rule checks and unit tests) |
+//! | [`slo`] | SLOs in `serve`: registry (config + API), generated rules, budget engine, report |
 //! | [`slo_cmd`] | `pharos slo generate`: SLO specs to a Prometheus rule file |
 //! | [`query_cmd`] | `pharos query instant|range` against a server's HTTP API |
 //! | [`float_fmt`] | sample values as text that parses back exactly |
@@ -44,11 +46,13 @@ pub mod otlp;
 pub mod otlp_grpc;
 pub mod query_cmd;
 pub mod reload;
+pub mod report_cmd;
 pub mod rules;
 pub mod rules_cmd;
 pub mod scrape;
 pub mod self_metrics;
 pub mod serve;
+pub mod slo;
 pub mod slo_cmd;
 pub mod tsdb_cmd;
 
@@ -91,6 +95,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             rules::check_startup(&config, args.config.as_deref())?;
             alerting::check_startup(&config, args.config.as_deref())?;
+            slo::specs::check_startup(&config, args.config.as_deref())?;
             let flags = serve_flags(&args);
             serve::run(serve::ServeOptions {
                 config,
@@ -110,6 +115,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(CheckCommand::Rules(args)) => Ok(rules_cmd::check_rules(&args)),
         Command::Test(TestCommand::Rules(args)) => rules_cmd::test_rules(&args),
         Command::Slo(cmd) => slo_cmd::run(&cmd),
+        Command::Report(cmd) => report_cmd::run(&cmd),
         Command::Tsdb(cmd) => {
             // The storage logs what it repairs while opening (torn WAL tails); show that.
             init_logging("warn")?;
@@ -191,6 +197,7 @@ fn check_config(files: &[std::path::PathBuf]) -> ExitCode {
         // Rule files are part of the configuration: a broken one fails the check too.
         let loaded = config::load_file(file).and_then(|c| {
             alerting::check_config(file, &c).map_err(config::LoadError::Invalid)?;
+            slo::specs::check_config(file, &c).map_err(config::LoadError::Invalid)?;
             rules::check_config_rule_files(file, &c).map_err(config::LoadError::Invalid)
         });
         match loaded {

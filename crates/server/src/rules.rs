@@ -18,8 +18,8 @@ use pharos_rules::alerting::Alert;
 use pharos_rules::rulefmt::{parse_file, ParseOptions};
 use pharos_rules::template::GoTemplates;
 use pharos_rules::{
-    AlertsView, Appendable, Group, ManagerDeps, Notifier, QueryFunc, RuleManager, RulesFilter,
-    RulesView, Settings,
+    AlertsView, Appendable, Group, ManagerDeps, Notifier, QueryFunc, RuleManager, RuleSource,
+    RulesFilter, RulesView, Settings,
 };
 use pharos_tsdb::Db;
 use std::collections::{BTreeMap, HashSet};
@@ -49,12 +49,18 @@ pub fn config_dir(config_file: Option<&Path>) -> PathBuf {
 /// that matched no file. Patterns that match nothing are not errors, as in Prometheus
 /// (a rule directory may legitimately be empty), but are worth a warning.
 pub fn rule_file_paths(config: &Config, dir: &Path) -> (Vec<PathBuf>, Vec<String>) {
+    glob_paths(&config.rule_files, dir)
+}
+
+/// Files matching `patterns` (relative ones against `dir`), in the order given, each
+/// once; and the patterns that matched no file.
+pub fn glob_paths(patterns: &[String], dir: &Path) -> (Vec<PathBuf>, Vec<String>) {
     let mut files = Vec::new();
     let mut seen = HashSet::new();
     let mut unmatched = Vec::new();
     // The directory is taken literally: a `[` in it must not turn into a glob class.
     let base = PathBuf::from(glob::Pattern::escape(&dir.to_string_lossy()));
-    for pattern in &config.rule_files {
+    for pattern in patterns {
         let full = base.join(pattern);
         let mut matched = false;
         // Invalid patterns are refused by config validation; nothing to add here.
@@ -269,6 +275,9 @@ impl StartupSettings {
     }
 }
 
+/// The name the generated SLO rules go by in `/api/v1/rules` and in errors.
+pub const SLO_RULES_NAME: &str = "generated/slos.rules.yml";
+
 /// The running rule evaluation of one server.
 pub struct Rules {
     manager: RuleManager,
@@ -276,6 +285,12 @@ pub struct Rules {
     cancel: Cancel,
     config_dir: PathBuf,
     startup: StartupSettings,
+    /// The rules generated for the SLOs, evaluated after the rule files.
+    slo_rules: RwLock<Option<RuleSource>>,
+    /// The configuration last loaded, for reloads the SLOs trigger.
+    config: RwLock<Config>,
+    /// One load at a time: a reload and an SLO change must not interleave.
+    loading: tokio::sync::Mutex<()>,
 }
 
 impl Rules {
@@ -319,6 +334,9 @@ impl Rules {
             cancel,
             config_dir: config_dir(config_file),
             startup: StartupSettings::of(config),
+            slo_rules: RwLock::new(None),
+            config: RwLock::new(config.clone()),
+            loading: tokio::sync::Mutex::new(()),
         });
         if let Err(e) = rules.load(config).await {
             tracing::error!(error = %e, "rule files could not be loaded; no rules run until a reload succeeds");
@@ -329,16 +347,26 @@ impl Rules {
     /// Loads `config`'s rule files and swaps the running groups for them; on error the
     /// running groups stay.
     async fn load(self: &Arc<Self>, config: &Config) -> Result<(), String> {
+        let _one_at_a_time = self.loading.lock().await;
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = config.clone();
         let (files, unmatched) = rule_file_paths(config, &self.config_dir);
         for pattern in unmatched {
             tracing::warn!(pattern, "rule_files pattern matches no file");
         }
+        let mut sources: Vec<RuleSource> = files.into_iter().map(RuleSource::File).collect();
+        sources.extend(
+            self.slo_rules
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        );
         let interval = config.global.evaluation_interval.as_millis_i64();
         let me = self.clone();
         // Swapping joins the replaced groups' threads, which may be mid-evaluation, and
         // the snapshot for the log line waits for groups evaluating right now.
         let loaded = tokio::task::spawn_blocking(move || {
-            me.manager.update(&files, interval, parse_options())?;
+            me.manager
+                .update_sources(&sources, interval, parse_options())?;
             let groups = me.manager.groups();
             Ok((
                 groups.len(),
@@ -388,6 +416,32 @@ impl Rules {
 
     pub fn alerts_view(&self) -> AlertsView {
         self.manager.alerts_view()
+    }
+}
+
+/// The SLOs' generated rules follow the SLO registry: each change replaces them and
+/// reloads the rules with the configuration last loaded.
+pub struct SloRules(pub Arc<Rules>);
+
+impl crate::slo::registry::SloSync for SloRules {
+    fn sync<'a>(
+        &'a self,
+        slos: Vec<pharos_slo::Slo>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async move {
+            let source = (!slos.is_empty()).then(|| RuleSource::Text {
+                name: SLO_RULES_NAME.into(),
+                text: pharos_slo::rule_file(&slos),
+            });
+            *self.0.slo_rules.write().unwrap_or_else(|e| e.into_inner()) = source;
+            let config = self
+                .0
+                .config
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            self.0.load(&config).await
+        })
     }
 }
 

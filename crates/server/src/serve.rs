@@ -185,6 +185,7 @@ async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
 
     let mut scraping = None;
     let mut rules = None;
+    let mut slos: Option<Arc<crate::slo::Slos>> = None;
     if let (None, Some(alerting)) = (signalled, &alerting) {
         state.set_alerting(alerting.clone());
         state.set_ready(db.clone());
@@ -213,6 +214,24 @@ async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         r.set_notifier(alerting.rule_notifier(&opts.config.global.external_labels));
         reloader.register(Box::new(crate::rules::RulesApplier(r.clone())));
         reloader.register(Box::new(crate::alerting::AlertingApplier(alerting.clone())));
+        let started = crate::slo::Slos::start(
+            &opts.config,
+            opts.config_file.as_deref(),
+            alerting.db.clone(),
+            db.clone(),
+            state.api.engine.clone(),
+            Arc::new(crate::rules::SloRules(r.clone())),
+        )
+        .await;
+        match started {
+            Ok(s) => {
+                state.set_slos(s.clone());
+                reloader.register(Box::new(crate::slo::SloApplier(s.clone())));
+                slos = Some(s);
+            }
+            // Startup checked the specs; only the database can fail here.
+            Err(e) => tracing::error!(error = %e, "SLOs are not available"),
+        }
         rules = Some(r);
         state.set_reload(reloader.spawn(Some(sighup)));
         scraping = Some(s);
@@ -220,7 +239,11 @@ async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         let sig = signals.recv().await;
         tracing::info!(signal = sig, "shutting down: finishing in-flight requests");
     }
-    // Rules first: their queries read what scraping writes, and they write themselves.
+    // The budget engine and the rules first: their queries read what scraping
+    // writes, and they write themselves.
+    if let Some(s) = &slos {
+        s.stop();
+    }
     if let Some(r) = rules {
         r.stop().await;
     }

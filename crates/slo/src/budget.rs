@@ -98,7 +98,7 @@ pub fn error_ratio(bad: f64, total: f64) -> f64 {
 /// over the SLO window. An objective of 100% has no budget; any error burns
 /// infinitely fast then.
 pub fn burn_rate(error_ratio: f64, objective: f64) -> f64 {
-    let budget = 1.0 - objective;
+    let budget = crate::model::tidy(1.0 - objective);
     if budget <= 0.0 {
         if error_ratio > 0.0 {
             f64::INFINITY
@@ -153,7 +153,7 @@ fn snap(v: f64) -> f64 {
 
 /// The full report for one SLO.
 pub fn report(input: &BudgetInput, policy: &BudgetPolicy) -> BudgetReport {
-    let budget_ratio = (1.0 - input.objective).max(0.0);
+    let budget_ratio = crate::model::tidy(1.0 - input.objective).max(0.0);
     let err = error_ratio(input.bad_events, input.total_events);
     let consumed = consumed_ratio(err, input.objective);
     // `1 - 0.999` is not exactly 0.001 in binary; without snapping, spending

@@ -184,7 +184,7 @@ impl Slo {
 /// Rounds to 12 significant digits: `100 - 99.9` is 0.09999999999999432 in binary,
 /// and rule files should read `0.001`, not `0.0009999999999999432`. Objectives are
 /// never written with that many digits, so nothing meaningful is lost.
-fn tidy(v: f64) -> f64 {
+pub(crate) fn tidy(v: f64) -> f64 {
     if v == 0.0 || !v.is_finite() {
         return v;
     }

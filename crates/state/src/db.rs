@@ -13,7 +13,7 @@ use sqlx::ConnectOptions;
 
 use crate::error::{Result, StateError};
 use crate::migrate;
-use crate::{AlertHistory, Alerts, Nflog, RuleStates, Silences};
+use crate::{AlertHistory, Alerts, Nflog, RuleStates, Silences, SloSpecs};
 
 /// File name of the SQLite database inside the data directory.
 pub const DEFAULT_FILE_NAME: &str = "pharos.db";
@@ -231,6 +231,11 @@ impl Database {
     /// The `for` state of alerting rules.
     pub fn rule_states(&self) -> RuleStates<'_> {
         RuleStates { db: self }
+    }
+
+    /// SLO specs created through the API.
+    pub fn slo_specs(&self) -> SloSpecs<'_> {
+        SloSpecs { db: self }
     }
 }
 

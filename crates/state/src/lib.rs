@@ -1,14 +1,14 @@
 //! The Pharos control-plane database: this crate owns the SQL schema, its
-//! migrations, and typed repositories for the state that must survive a restart
-//! and be shared by instances on one PostgreSQL database — silences, the
-//! notification log, current alerts, alert history and rule `for` state (later
-//! SLOs, incidents and schedules). It speaks to a SQLite file in the data dir by
-//! default (`<data-dir>/pharos.db`, WAL, busy timeout, foreign keys) or to
-//! PostgreSQL given a `postgres://` URL, with the same SQL where the dialects agree
-//! and one migration file per backend where they do not. It holds plain records
-//! (string ids, unix-millisecond `i64` times, JSON label sets) and knows nothing of
-//! alerting logic, HTTP, configuration or the TSDB: callers decide what to store and
-//! when; this crate only stores it transactionally.
+//! migrations, and typed repositories for the state that must survive a restart and
+//! be shared by instances on one PostgreSQL database — silences, the notification
+//! log, current alerts, alert history, rule `for` state and SLO specs created
+//! through the API (later incidents and schedules). It speaks to a SQLite file in
+//! the data dir by default (`<data-dir>/pharos.db`, WAL, busy timeout, foreign
+//! keys) or to PostgreSQL given a `postgres://` URL, with the same SQL where the
+//! dialects agree and one migration file per backend where they do not. It holds
+//! plain records (string ids, unix-millisecond `i64` times, JSON label sets) and
+//! knows nothing of alerting logic, HTTP, configuration or the TSDB: callers decide
+//! what to store and when; this crate only stores it transactionally.
 //!
 //! | module | role |
 //! |---|---|
@@ -19,6 +19,7 @@
 //! | [`alerts`] | [`Alerts`]: current alerts, load at start, purge resolved |
 //! | [`history`] | [`AlertHistory`]: append-only alert events, query by range and matchers |
 //! | [`rule_state`] | [`RuleStates`]: `for` state of alerting rules per group |
+//! | [`slo_specs`] | [`SloSpecs`]: SLO spec documents created through the API, by id |
 //! | [`matcher`] | [`Matcher`]: Alertmanager-shaped label matchers and their evaluation |
 //! | [`error`] | [`StateError`] |
 //!
@@ -37,6 +38,7 @@ pub mod migrate;
 pub mod nflog;
 pub mod rule_state;
 pub mod silences;
+pub mod slo_specs;
 
 use std::collections::BTreeMap;
 
@@ -48,6 +50,7 @@ pub use matcher::{CompiledMatcher, Matcher};
 pub use nflog::{Nflog, NflogEntry};
 pub use rule_state::{RuleForState, RuleStates};
 pub use silences::{Silence, SilenceState, Silences};
+pub use slo_specs::{SloSpec, SloSpecs};
 
 /// A label set (or annotations), sorted by name; stored as a JSON object.
 pub type Labels = BTreeMap<String, String>;

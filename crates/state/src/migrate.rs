@@ -22,17 +22,31 @@ use crate::error::Result;
 /// One migration: version, description, SQL.
 type Step = (i64, &'static str, &'static str);
 
-const SQLITE: &[Step] = &[(
-    1,
-    "control plane",
-    include_str!("../migrations/sqlite/0001_control_plane.sql"),
-)];
+const SQLITE: &[Step] = &[
+    (
+        1,
+        "control plane",
+        include_str!("../migrations/sqlite/0001_control_plane.sql"),
+    ),
+    (
+        2,
+        "slo specs",
+        include_str!("../migrations/sqlite/0002_slo_specs.sql"),
+    ),
+];
 
-const POSTGRES: &[Step] = &[(
-    1,
-    "control plane",
-    include_str!("../migrations/postgres/0001_control_plane.sql"),
-)];
+const POSTGRES: &[Step] = &[
+    (
+        1,
+        "control plane",
+        include_str!("../migrations/postgres/0001_control_plane.sql"),
+    ),
+    (
+        2,
+        "slo specs",
+        include_str!("../migrations/postgres/0002_slo_specs.sql"),
+    ),
+];
 
 /// A migration source backed by SQL compiled into the binary, so the server needs
 /// no migrations directory at run time and the build needs no sqlx macros.

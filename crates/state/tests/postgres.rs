@@ -8,6 +8,8 @@ mod suite;
 mod pg;
 
 use pharos_state::{Backend, Database};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::PgPool;
 
 struct Fixture {
     db: Database,
@@ -28,6 +30,7 @@ backend_tests!(open =>
     history_queries,
     history_paging,
     rule_state_groups,
+    slo_specs_crud,
     concurrent_writers,
 );
 
@@ -57,4 +60,30 @@ async fn concurrent_open_migrates_once() {
     suite::schema_is_migrated(&b).await;
     a.close().await;
     b.close().await;
+}
+
+/// A database migrated by the release before SLO specs (schema version 1) is
+/// migrated to the current version on connect, keeping its rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_from_version_1() {
+    let url = pg::fresh_database().await;
+    let v1 = suite::migrations_up_to("postgres", 1);
+    let pool = PgPool::connect(&url).await.unwrap();
+    Migrator::new(v1.path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    let version: i64 = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(version, 1);
+    sqlx::query(suite::V1_SEED).execute(&pool).await.unwrap();
+    pool.close().await;
+
+    let db = Database::connect(&url).await.unwrap();
+    suite::upgraded_from_v1(&db).await;
+    db.close().await;
 }

@@ -140,6 +140,11 @@ pub(crate) fn validate(c: &Config) -> Vec<(String, String)> {
             err("rule_files", e);
         }
     }
+    for pattern in &c.slo_files {
+        if let Err(e) = check_rule_file_pattern(pattern) {
+            err("slo_files", e.replace("rule file", "SLO file"));
+        }
+    }
 
     let q = &c.query;
     for (name, d) in [("lookback_delta", q.lookback_delta), ("timeout", q.timeout)] {

@@ -12,6 +12,7 @@
 //! | [`targets_api`] | `/api/v1/targets`, `/api/v1/targets/metadata` |
 //! | [`rules_api`] | `/api/v1/rules`, `/api/v1/alerts` |
 //! | [`alertmanager_api`] | Alertmanager API v2 `/api/v2/…`; `/api/v1/alerts/history` |
+//! | [`slo_api`] | `/api/v1/slos`, `/api/v1/slos/{id}`, `…/{id}/freeze`, `/api/v1/reports/slo` |
 //! | [`status_api`] | `/api/v1/status/buildinfo`, `runtimeinfo`, `flags`, `tsdb` |
 //! | [`params`], [`api_json`] | Prometheus API parameters and JSON answers |
 //!
@@ -28,6 +29,7 @@ pub mod params;
 pub mod query_api;
 pub mod rules_api;
 pub mod series_api;
+pub mod slo_api;
 pub mod status_api;
 pub mod targets_api;
 pub mod write;
@@ -118,6 +120,8 @@ pub struct AppState {
     pub(crate) rules: OnceLock<Arc<crate::rules::Rules>>,
     /// Set once the alerting stage runs; until then the Alertmanager API answers 503.
     pub(crate) alerting: OnceLock<Arc<crate::alerting::Alerting>>,
+    /// Set once the SLO stage runs; until then the SLO API answers 503.
+    pub(crate) slos: OnceLock<Arc<crate::slo::Slos>>,
 }
 
 impl AppState {
@@ -136,6 +140,7 @@ impl AppState {
             reload: OnceLock::new(),
             rules: OnceLock::new(),
             alerting: OnceLock::new(),
+            slos: OnceLock::new(),
         })
     }
 
@@ -183,6 +188,11 @@ impl AppState {
     /// Connects the Alertmanager API.
     pub fn set_alerting(&self, alerting: Arc<crate::alerting::Alerting>) {
         let _ = self.alerting.set(alerting);
+    }
+
+    /// Connects the SLO API.
+    pub fn set_slos(&self, slos: Arc<crate::slo::Slos>) {
+        let _ = self.slos.set(slos);
     }
 
     /// The storage even while shutting down, for self-metrics.
@@ -247,6 +257,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(crate::reload::reload_endpoint).put(crate::reload::reload_endpoint),
         )
         .merge(alertmanager_api::routes())
+        .merge(slo_api::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use pharos_state::{
     AlertRecord, Database, EventKind, HistoryEvent, HistoryQuery, Labels, Matcher, NflogEntry,
-    Order, RuleForState, Silence, SilenceState, StateError,
+    Order, RuleForState, Silence, SilenceState, SloSpec, StateError,
 };
 
 /// Generates one `#[tokio::test]` per named suite function, opening the database
@@ -429,6 +429,140 @@ pub async fn rule_state_groups(db: &Database) {
     assert!(r.groups().await.unwrap().is_empty());
 }
 
+const SLO_YAML: &str = "service: checkout\nname: availability\nobjective: 99.9\n\
+    # comments and layout are kept as submitted\nsli:\n  events:\n    error_query: |\n      \
+    sum(rate(http_requests_total{code=~\"5..\"}[{{.window}}]))\n";
+const SLO_JSON: &str = r#"{"service":"checkout","name":"latency","objective":99,"note":"ünïcode"}"#;
+
+fn slo_pairs(ids: &[&str]) -> Vec<(String, String)> {
+    ids.iter()
+        .map(|id| (id.to_string(), format!("{{\"id\":\"{id}\"}}")))
+        .collect()
+}
+
+pub async fn slo_specs_crud(db: &Database) {
+    let s = db.slo_specs();
+    assert!(s.get("checkout-availability").await.unwrap().is_none());
+    assert!(s.list().await.unwrap().is_empty());
+
+    // insert: a new id is stored with created_at = updated_at = now.
+    assert!(s
+        .insert("checkout-availability", SLO_YAML, 1_000)
+        .await
+        .unwrap());
+    let stored = SloSpec {
+        id: "checkout-availability".into(),
+        spec: SLO_YAML.into(),
+        created_at: 1_000,
+        updated_at: 1_000,
+    };
+    assert_eq!(
+        s.get("checkout-availability").await.unwrap(),
+        Some(stored.clone())
+    );
+    // A second insert of the same id is refused without an error and changes nothing.
+    assert!(!s
+        .insert("checkout-availability", SLO_JSON, 2_000)
+        .await
+        .unwrap());
+    assert_eq!(
+        s.get("checkout-availability").await.unwrap(),
+        Some(stored.clone())
+    );
+
+    // upsert: creates a missing id (true) ...
+    assert!(s.upsert("checkout-latency", SLO_JSON, 1_500).await.unwrap());
+    assert_eq!(
+        s.get("checkout-latency").await.unwrap(),
+        Some(SloSpec {
+            id: "checkout-latency".into(),
+            spec: SLO_JSON.into(),
+            created_at: 1_500,
+            updated_at: 1_500,
+        })
+    );
+    // ... and replaces an existing one (false), keeping created_at.
+    assert!(!s
+        .upsert("checkout-availability", SLO_JSON, 3_000)
+        .await
+        .unwrap());
+    let replaced = SloSpec {
+        spec: SLO_JSON.into(),
+        updated_at: 3_000,
+        ..stored.clone()
+    };
+    assert_eq!(
+        s.get("checkout-availability").await.unwrap(),
+        Some(replaced.clone())
+    );
+
+    // insert_many: all or nothing. One taken id among new ones stores none of them
+    // and reports the taken ids in the order given.
+    let batch = slo_pairs(&[
+        "web-errors",
+        "checkout-latency",
+        "api-x",
+        "checkout-availability",
+    ]);
+    assert_eq!(
+        s.insert_many(&batch, 4_000).await.unwrap(),
+        ["checkout-latency", "checkout-availability"]
+    );
+    assert!(s.get("web-errors").await.unwrap().is_none());
+    assert!(s.get("api-x").await.unwrap().is_none());
+    assert_eq!(
+        s.get("checkout-availability").await.unwrap(),
+        Some(replaced.clone())
+    );
+    assert_eq!(s.list().await.unwrap().len(), 2);
+    // Without conflicts every spec is stored.
+    let batch = slo_pairs(&["web-errors", "apix", "api-x", "Zeta-ratio"]);
+    assert!(s.insert_many(&batch, 5_000).await.unwrap().is_empty());
+    let web = s.get("web-errors").await.unwrap().unwrap();
+    assert_eq!(web.spec, batch[0].1);
+    assert_eq!((web.created_at, web.updated_at), (5_000, 5_000));
+    assert!(s.insert_many(&[], 6_000).await.unwrap().is_empty());
+    // An id listed twice is an invalid batch, not a conflict.
+    let twice = slo_pairs(&["new-one", "new-one"]);
+    assert!(matches!(
+        s.insert_many(&twice, 6_000).await,
+        Err(StateError::InvalidRecord { .. })
+    ));
+    assert!(s.get("new-one").await.unwrap().is_none());
+    for bad in [s.insert("", "x", 1).await, s.upsert("", "x", 1).await] {
+        assert!(matches!(bad, Err(StateError::InvalidRecord { .. })));
+    }
+
+    // list: by id in byte order on both backends, whatever the collation.
+    let ids = |v: Vec<SloSpec>| v.into_iter().map(|x| x.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(s.list().await.unwrap()),
+        [
+            "Zeta-ratio",
+            "api-x",
+            "apix",
+            "checkout-availability",
+            "checkout-latency",
+            "web-errors"
+        ]
+    );
+    assert_eq!(
+        s.list().await.unwrap()[3],
+        replaced,
+        "list returns whole records"
+    );
+
+    // delete: true once, then false; a missing id is false.
+    assert!(s.delete("apix").await.unwrap());
+    assert!(!s.delete("apix").await.unwrap());
+    assert!(!s.delete("never-existed").await.unwrap());
+    assert!(s.get("apix").await.unwrap().is_none());
+    // A deleted id can be inserted again, as new.
+    assert!(s.insert("apix", "v2", 7_000).await.unwrap());
+    assert_eq!(s.get("apix").await.unwrap().unwrap().created_at, 7_000);
+    assert_eq!(s.list().await.unwrap().len(), 6);
+}
+
 /// Several tasks write the notification log and the history at once while another
 /// reads; every write must land exactly once, none may fail on a busy database.
 pub async fn concurrent_writers(db: &Database) {
@@ -502,6 +636,11 @@ pub async fn restart_write(db: &Database) {
         .save_group("g", &[RuleForState::new("r", "0a0b", 5)])
         .await
         .unwrap();
+    assert!(db
+        .slo_specs()
+        .insert("checkout-availability", SLO_YAML, 5)
+        .await
+        .unwrap());
 }
 
 pub async fn restart_check(db: &Database) {
@@ -525,6 +664,15 @@ pub async fn restart_check(db: &Database) {
         db.rule_states().load_group("g").await.unwrap(),
         vec![RuleForState::new("r", "0a0b", 5)]
     );
+    assert_eq!(
+        db.slo_specs().list().await.unwrap(),
+        vec![SloSpec {
+            id: "checkout-availability".into(),
+            spec: SLO_YAML.into(),
+            created_at: 5,
+            updated_at: 5,
+        }]
+    );
     // Ids keep growing after a restart.
     let id = db
         .history()
@@ -532,4 +680,52 @@ pub async fn restart_check(db: &Database) {
         .await
         .unwrap();
     assert!(id > history[0].id);
+}
+
+/// A migrations directory holding `backend`'s (`sqlite` or `postgres`) migration
+/// files up to version `max`, for building a database as an older release left it.
+pub fn migrations_up_to(backend: &str, max: i64) -> tempfile::TempDir {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().into_string().unwrap();
+        let version: i64 = name.split('_').next().unwrap().parse().unwrap();
+        if version <= max {
+            std::fs::copy(entry.path(), dir.path().join(&name)).unwrap();
+        }
+    }
+    dir
+}
+
+/// Written with plain SQL into a schema-version-1 database before the upgrade.
+pub const V1_SEED: &str =
+    "INSERT INTO rule_for_state (rule_group, rule_name, fingerprint, active_at) \
+     VALUES ('g', 'r', '0a0b', 5)";
+
+/// After opening a database built by migration 1 and seeded with [`V1_SEED`]: the
+/// newer migrations ran, the old rows survived and the new tables work.
+pub async fn upgraded_from_v1(db: &Database) {
+    schema_is_migrated(db).await;
+    assert!(db.schema_version().await.unwrap() >= 2);
+    assert_eq!(
+        db.rule_states().load_group("g").await.unwrap(),
+        vec![RuleForState::new("r", "0a0b", 5)]
+    );
+    assert!(db.slo_specs().list().await.unwrap().is_empty());
+    assert!(db
+        .slo_specs()
+        .insert("checkout-availability", SLO_YAML, 5)
+        .await
+        .unwrap());
+    assert_eq!(
+        db.slo_specs()
+            .get("checkout-availability")
+            .await
+            .unwrap()
+            .map(|s| s.spec),
+        Some(SLO_YAML.to_string())
+    );
 }
