@@ -117,6 +117,11 @@ fn status_json(s: &Status) -> Value {
     let b = &s.budget;
     let events = s.counts.is_some();
     let ev = |v: f64| if events { finite(v) } else { Value::Null };
+    let at_traffic = |v: f64| {
+        s.secs_at_current_traffic(v)
+            .map(finite)
+            .unwrap_or(Value::Null)
+    };
     let burn: serde_json::Map<String, Value> = s
         .burn_rates
         .iter()
@@ -130,8 +135,18 @@ fn status_json(s: &Status) -> Value {
         "events_known": events,
         "total_events": s.counts.map(|c| finite(c.0)).unwrap_or(Value::Null),
         "bad_events": s.counts.map(|c| finite(c.1)).unwrap_or(Value::Null),
-        "error_budget": {"ratio": finite(b.budget_ratio), "events": ev(b.budget_events), "seconds": finite(b.budget_secs)},
-        "consumed": {"ratio": finite(b.consumed_ratio), "events": ev(b.consumed_events), "seconds": finite(b.consumed_secs)},
+        "error_budget": {
+            "ratio": finite(b.budget_ratio),
+            "events": ev(b.budget_events),
+            "seconds": finite(b.budget_secs),
+            "seconds_at_current_traffic": at_traffic(b.budget_events),
+        },
+        "consumed": {
+            "ratio": finite(b.consumed_ratio),
+            "events": ev(b.consumed_events),
+            "seconds": finite(b.consumed_secs),
+            "seconds_at_current_traffic": at_traffic(b.consumed_events),
+        },
         "remaining": {
             "ratio": finite(b.remaining_ratio),
             "events": ev(b.remaining_events),

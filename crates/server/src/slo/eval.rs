@@ -235,12 +235,19 @@ pub struct Status {
     pub counts: Option<(f64, f64)>,
     /// `(window seconds, burn rate)` for each of [`BURN_WINDOWS`].
     pub burn_rates: Vec<(i64, f64)>,
+    /// Events per second over the last hour (0 for a raw-ratio SLI).
+    pub current_rate: f64,
     pub budget: budget::BudgetReport,
 }
 
 impl Status {
     pub fn window_name(secs: i64) -> String {
         prom_duration(secs)
+    }
+
+    /// How long `events` last at the current traffic, in seconds of full outage.
+    pub fn secs_at_current_traffic(&self, events: f64) -> Option<f64> {
+        (self.counts.is_some() && self.current_rate > 0.0).then(|| events / self.current_rate)
     }
 }
 
@@ -292,6 +299,7 @@ pub fn status(slo: &Slo, q: &dyn SliQuery, t_ms: i64) -> Result<Status, String> 
         window_secs,
         counts,
         burn_rates,
+        current_rate,
         budget: budget::report(&input, &slo.policy),
     })
 }
