@@ -337,9 +337,11 @@ fn alert_rules(slo: &Slo) -> Vec<Rule> {
             })
             .collect::<Vec<_>>()
             .join(", or ");
+        // Pharos's budget engine counts events over the window; Prometheus has only
+        // the recorded approximation, so the engine's figure comes first when present.
         let remaining = format!(
-            "{{{{ with query `slo:period_error_budget_remaining:ratio{{slo_id={}}}` }}}}{{{{ . | first | value | humanizePercentage }}}}{{{{ else }}}}unknown{{{{ end }}}}",
-            quote(&slo.id())
+            "{{{{ with query `pharos_slo_error_budget_remaining_ratio{{slo_id={id}}} or slo:period_error_budget_remaining:ratio{{slo_id={id}}}` }}}}{{{{ . | first | value | humanizePercentage }}}}{{{{ else }}}}unknown{{{{ end }}}}",
+            id = quote(&slo.id())
         );
         let mut ann = BTreeMap::new();
         ann.insert(

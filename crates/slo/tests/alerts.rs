@@ -64,7 +64,7 @@ fn firing(at: &str, by: &str, samples: &[&str]) -> String {
     s
 }
 
-const REMAINING: &str = "{{ with query `slo:period_error_budget_remaining:ratio{slo_id=\"api-availability\"}` }}{{ . | first | value | humanizePercentage }}{{ else }}unknown{{ end }}";
+const REMAINING: &str = "{{ with query `pharos_slo_error_budget_remaining_ratio{slo_id=\"api-availability\"} or slo:period_error_budget_remaining:ratio{slo_id=\"api-availability\"}` }}{{ . | first | value | humanizePercentage }}{{ else }}unknown{{ end }}";
 
 #[test]
 fn a_constant_1_44_percent_error_rate_pages() {

@@ -283,23 +283,18 @@ async fn one(
     }
 }
 
-/// `GET /api/v1/slos/{id}/freeze`: whether releases should stop, from the latest
-/// evaluation (computed now if the engine has not run yet).
+/// `GET /api/v1/slos/{id}/freeze`: whether releases should stop, computed on request
+/// so a pipeline never acts on a figure one evaluation old.
 async fn freeze(State(st): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, Fail> {
     let slos = slos(&st)?;
     let Some(entry) = slos.registry.get(&id) else {
         return Err(not_found(&id));
     };
-    let status = match slos.engine.latest(&id) {
-        Some(Latest::Ok(s)) => Ok(s),
-        _ => {
-            let q = slos.engine.query();
-            let slo = entry.slo.clone();
-            tokio::task::spawn_blocking(move || eval::status(&slo, q.as_ref(), now_ms()))
-                .await
-                .unwrap_or_else(|e| Err(e.to_string()))
-        }
-    };
+    let q = slos.engine.query();
+    let slo = entry.slo.clone();
+    let status = tokio::task::spawn_blocking(move || eval::status(&slo, q.as_ref(), now_ms()))
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
     match status {
         Ok(s) => success(
             StatusCode::OK,
