@@ -444,8 +444,12 @@ impl Group {
                 ar.active
                     .extend(far.active.iter().map(|(k, v)| (k.clone(), v.clone())));
                 ar.evaluated = far.evaluated;
+                ar.restored = far.restored;
             }
         }
+        // A group replaced before it restored its `for` state (a second load right
+        // after startup) still has to restore it.
+        self.should_restore |= from.should_restore;
         self.stale_series = from.stale_series.clone();
         for (fi, u) in unmatched.iter().enumerate() {
             if u.is_some() {

@@ -77,3 +77,52 @@ fn groups_run_on_schedule_and_reload() {
     mgr.stop();
     assert!(mgr.groups().is_empty());
 }
+
+#[test]
+fn a_load_right_after_startup_keeps_the_pending_restore() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.yml");
+    // An hour-long interval: the group evaluates once at most during the test, so
+    // the restore (after the second evaluation) is still pending.
+    std::fs::write(
+        &file,
+        "groups:\n- name: slow\n  interval: 1h\n  rules:\n  - alert: Always\n    expr: vector(1)\n    for: 5m\n",
+    )
+    .unwrap();
+    let store = Arc::new(MemStore::new());
+    let mgr = RuleManager::new(ManagerDeps {
+        query: Arc::new(EngineQueryFunc {
+            engine: Arc::new(Engine::new(EngineOptions::default())),
+            storage: store.clone(),
+        }),
+        appender: store.clone(),
+        queryable: store.clone(),
+        templates: Arc::new(Verbatim),
+        notifier: None,
+        settings: Settings::default(),
+    });
+    let generated = pharos_rules::RuleSource::Text {
+        name: "generated.yml".into(),
+        text: "groups:\n- name: gen\n  rules:\n  - record: two\n    expr: vector(2)\n".into(),
+    };
+    let files = pharos_rules::RuleSource::File(file.clone());
+    mgr.update_sources(
+        std::slice::from_ref(&files),
+        60_000,
+        ParseOptions::default(),
+    )
+    .unwrap();
+    mgr.update_sources(&[files, generated], 60_000, ParseOptions::default())
+        .unwrap();
+    let groups = mgr.groups();
+    let slow = groups.iter().find(|g| g.name == "slow").unwrap();
+    assert!(
+        slow.should_restore,
+        "the restore pending at startup was dropped"
+    );
+    assert!(slow.alerting_rules().all(|r| !r.restored));
+    let generated = groups.iter().find(|g| g.name == "gen").unwrap();
+    assert_eq!(generated.file, "generated.yml");
+    assert!(!generated.should_restore);
+    mgr.stop();
+}
