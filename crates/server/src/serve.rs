@@ -242,7 +242,7 @@ async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     // The budget engine and the rules first: their queries read what scraping
     // writes, and they write themselves.
     if let Some(s) = &slos {
-        s.stop();
+        s.stop().await;
     }
     if let Some(r) = rules {
         r.stop().await;

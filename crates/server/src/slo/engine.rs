@@ -87,6 +87,8 @@ pub struct BudgetEngine {
     interval: RwLock<Duration>,
     /// By id: the SLO as last evaluated and the result.
     latest: RwLock<HashMap<String, (Arc<Slo>, Latest)>>,
+    /// Wakes the loop from its sleep at shutdown.
+    wake: tokio::sync::Notify,
 }
 
 fn now_ms() -> i64 {
@@ -106,6 +108,7 @@ impl BudgetEngine {
             db,
             interval: RwLock::new(interval.max(Duration::from_secs(1))),
             latest: RwLock::new(HashMap::new()),
+            wake: tokio::sync::Notify::new(),
         })
     }
 
@@ -130,6 +133,12 @@ impl BudgetEngine {
         i64::try_from(self.interval().as_millis()).unwrap_or(i64::MAX)
     }
 
+    /// Cancels the queries of an evaluation in flight and ends the loop.
+    pub fn shutdown(&self) {
+        self.query.cancel.cancel();
+        self.wake.notify_one();
+    }
+
     /// The latest evaluation of `id`, if it ran yet.
     pub fn latest(&self, id: &str) -> Option<Latest> {
         self.latest
@@ -139,8 +148,8 @@ impl BudgetEngine {
             .map(|(_, l)| l.clone())
     }
 
-    /// Runs until `stop` is cancelled. Evaluations run on the blocking pool: they are
-    /// PromQL queries over up to a month of data.
+    /// Runs until the query cancel flag is set. Evaluations run on the blocking pool:
+    /// they are PromQL queries over up to a month of data.
     pub fn spawn(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
         tokio::spawn(async move {
@@ -157,7 +166,10 @@ impl BudgetEngine {
                     return;
                 }
                 let wait = me.interval().saturating_sub(started.elapsed());
-                tokio::time::sleep(wait.max(Duration::from_millis(100))).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(wait.max(Duration::from_millis(100))) => {}
+                    _ = me.wake.notified() => {}
+                }
                 if me.query.cancel.is_canceled() {
                     return;
                 }
@@ -182,6 +194,11 @@ impl BudgetEngine {
                 }
             };
             results.insert(id, (e.slo, latest));
+        }
+        // Shutting down: the queries above were cancelled, and the storage is about
+        // to close; write nothing and keep the last results.
+        if self.query.cancel.is_canceled() {
+            return;
         }
         let previous = {
             let mut latest = self.latest.write().unwrap_or_else(|e| e.into_inner());

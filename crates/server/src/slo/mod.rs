@@ -35,7 +35,7 @@ pub struct Slos {
     /// The control-plane database, for alert history in reports.
     pub db: Database,
     config_file: Option<PathBuf>,
-    task: tokio::task::AbortHandle,
+    task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Slos {
@@ -74,7 +74,7 @@ impl Slos {
             tsdb,
             config.global.evaluation_interval.to_std(),
         );
-        let task = budget.spawn().abort_handle();
+        let task = std::sync::Mutex::new(Some(budget.spawn()));
         tracing::info!(slos = registry.all().len(), "SLOs loaded");
         Ok(Arc::new(Slos {
             registry,
@@ -85,10 +85,16 @@ impl Slos {
         }))
     }
 
-    /// Stops the budget engine; called before the storage closes.
-    pub fn stop(&self) {
-        self.engine.query().cancel.cancel();
-        self.task.abort();
+    /// Stops the budget engine and waits for an evaluation in flight (its queries are
+    /// cancelled), so nothing is written after the storage closes.
+    pub async fn stop(&self) {
+        self.engine.shutdown();
+        let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(t) = task {
+            if let Err(e) = t.await {
+                tracing::warn!(error = %e, "stopping the SLO budget engine failed");
+            }
+        }
     }
 }
 
