@@ -188,7 +188,6 @@ async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let mut slos: Option<Arc<crate::slo::Slos>> = None;
     if let (None, Some(alerting)) = (signalled, &alerting) {
         state.set_alerting(alerting.clone());
-        state.set_ready(db.clone());
         let jobs = crate::scrape::configured_jobs(&opts.config, addr);
         // Started even without jobs, so a reload can add some.
         let s = Arc::new(Scraping::start(jobs, db.clone()).await);
@@ -235,6 +234,9 @@ async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         rules = Some(r);
         state.set_reload(reloader.spawn(Some(sighup)));
         scraping = Some(s);
+        // Ready once every API has what it serves, so a client that waited for
+        // `/-/ready` never meets a 503 from the rules or SLO APIs.
+        state.set_ready(db.clone());
         tracing::info!("Pharos is ready");
         let sig = signals.recv().await;
         tracing::info!(signal = sig, "shutting down: finishing in-flight requests");

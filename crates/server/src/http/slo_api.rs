@@ -290,9 +290,9 @@ async fn freeze(State(st): State<Arc<AppState>>, Path(id): Path<String>) -> Resu
     let Some(entry) = slos.registry.get(&id) else {
         return Err(not_found(&id));
     };
-    let q = slos.engine.query();
+    let engine = slos.engine.clone();
     let slo = entry.slo.clone();
-    let status = tokio::task::spawn_blocking(move || eval::status(&slo, q.as_ref(), now_ms()))
+    let status = tokio::task::spawn_blocking(move || engine.status_now(&slo, now_ms()))
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
     match status {

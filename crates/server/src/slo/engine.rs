@@ -3,6 +3,7 @@
 //! `pharos_slo_*` series into the TSDB so dashboards, rules and reports can use them
 //! like any other series. An SLO that goes away gets staleness markers.
 
+use super::buckets::{BucketCache, BUCKET_MS};
 use super::eval::{self, SliQuery, Status};
 use super::registry::SloRegistry;
 use crate::http::query_api::QueryEngine;
@@ -89,6 +90,19 @@ pub struct BudgetEngine {
     latest: RwLock<HashMap<String, (Arc<Slo>, Latest)>>,
     /// Wakes the loop from its sleep at shutdown.
     wake: tokio::sync::Notify,
+    /// Per SLO id: event counts of the window in buckets, so an evaluation reads
+    /// only the last minutes of data.
+    caches: std::sync::Mutex<HashMap<String, Arc<std::sync::Mutex<BucketCache>>>>,
+}
+
+/// The longest span an evaluation measures: the SLO window (a calendar month is at
+/// most 31 days) or the 3-day burn window.
+fn horizon_ms(slo: &Slo) -> i64 {
+    let window = match slo.window {
+        pharos_slo::model::TimeWindow::Rolling { days } => i64::from(days) * 86_400_000,
+        pharos_slo::model::TimeWindow::CalendarMonth => 31 * 86_400_000,
+    };
+    window.max(eval::BURN_WINDOWS[eval::BURN_WINDOWS.len() - 1] * 1000)
 }
 
 fn now_ms() -> i64 {
@@ -109,6 +123,7 @@ impl BudgetEngine {
             interval: RwLock::new(interval.max(Duration::from_secs(1))),
             latest: RwLock::new(HashMap::new()),
             wake: tokio::sync::Notify::new(),
+            caches: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -131,6 +146,29 @@ impl BudgetEngine {
 
     pub fn interval_ms(&self) -> i64 {
         i64::try_from(self.interval().as_millis()).unwrap_or(i64::MAX)
+    }
+
+    fn cache_for(&self, slo: &Slo) -> Arc<std::sync::Mutex<BucketCache>> {
+        let mut caches = self.caches.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = caches
+            .entry(slo.id())
+            .or_insert_with(|| Arc::new(std::sync::Mutex::new(BucketCache::new(slo.clone()))));
+        let stale = !entry.lock().unwrap_or_else(|e| e.into_inner()).is_for(slo);
+        if stale {
+            *entry = Arc::new(std::sync::Mutex::new(BucketCache::new(slo.clone())));
+        }
+        entry.clone()
+    }
+
+    /// The status of `slo` at `t_ms` (close to now), reading only what the bucket
+    /// cache does not hold.
+    pub fn status_now(&self, slo: &Slo, t_ms: i64) -> Result<Status, String> {
+        let cache = self.cache_for(slo);
+        let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+        let q = self.query.as_ref();
+        let status = eval::status_with(slo, t_ms, &mut |a, b| cache.measure(q, a, b));
+        cache.prune(t_ms - horizon_ms(slo) - BUCKET_MS);
+        status
     }
 
     /// Cancels the queries of an evaluation in flight and ends the loop.
@@ -181,9 +219,15 @@ impl BudgetEngine {
     pub fn evaluate_all(&self, t_ms: i64) {
         let mut results = HashMap::new();
         let mut batch_rows: Vec<(Vec<(String, String)>, f64)> = Vec::new();
-        for e in self.registry.all() {
+        let entries = self.registry.all();
+        // Caches of SLOs that are gone go with them.
+        self.caches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|id, _| entries.iter().any(|e| e.slo.id() == *id));
+        for e in entries {
             let id = e.slo.id();
-            let latest = match eval::status(&e.slo, self.query.as_ref(), t_ms) {
+            let latest = match self.status_now(&e.slo, t_ms) {
                 Ok(s) => {
                     batch_rows.extend(series_of(&e.slo, &s));
                     Latest::Ok(s)

@@ -149,6 +149,54 @@ fn measure_plain(
     }
 }
 
+/// Adds up measurements of adjacent spans: event counts add, raw ratios average
+/// weighted by duration.
+#[derive(Default)]
+pub struct Accumulator {
+    total: f64,
+    bad: f64,
+    weighted: f64,
+    weight: f64,
+    any: bool,
+    raw: bool,
+}
+
+impl Accumulator {
+    /// Adds `share` (0..=1) of a span's measurement; `span_ms` weighs a raw ratio.
+    pub fn add(&mut self, m: Option<Measure>, share: f64, span_ms: i64) {
+        match m {
+            Some(Measure::Events { total, bad }) => {
+                self.total += total * share;
+                self.bad += bad * share;
+                self.any = true;
+            }
+            Some(Measure::Ratio(r)) => {
+                let w = span_ms as f64 * share;
+                self.weighted += r * w;
+                self.weight += w;
+                self.any = true;
+                self.raw = true;
+            }
+            None => {}
+        }
+    }
+
+    pub fn finish(&self) -> Option<Measure> {
+        match (self.any, self.raw) {
+            (false, _) => None,
+            (true, false) => Some(Measure::Events {
+                total: self.total,
+                bad: self.bad,
+            }),
+            (true, true) => Some(Measure::Ratio(if self.weight > 0.0 {
+                self.weighted / self.weight
+            } else {
+                0.0
+            })),
+        }
+    }
+}
+
 /// What the SLI measured over `[a, b)`, maintenance excluded; `None` when nothing
 /// could be measured (no data, or the span lies inside maintenance).
 pub fn measure(
@@ -157,38 +205,11 @@ pub fn measure(
     a_ms: i64,
     b_ms: i64,
 ) -> Result<Option<Measure>, String> {
-    let mut total = 0.0;
-    let mut bad = 0.0;
-    let mut weighted = 0.0;
-    let mut weight = 0.0;
-    let mut any = false;
-    let mut raw = false;
+    let mut acc = Accumulator::default();
     for (a, b) in spans_outside_maintenance(slo, a_ms, b_ms) {
-        match measure_plain(slo, q, a, b)? {
-            Some(Measure::Events { total: t, bad: e }) => {
-                total += t;
-                bad += e;
-                any = true;
-            }
-            Some(Measure::Ratio(r)) => {
-                let w = (b - a) as f64;
-                weighted += r * w;
-                weight += w;
-                any = true;
-                raw = true;
-            }
-            None => {}
-        }
+        acc.add(measure_plain(slo, q, a, b)?, 1.0, b - a);
     }
-    Ok(match (any, raw) {
-        (false, _) => None,
-        (true, false) => Some(Measure::Events { total, bad }),
-        (true, true) => Some(Measure::Ratio(if weight > 0.0 {
-            weighted / weight
-        } else {
-            0.0
-        })),
-    })
+    Ok(acc.finish())
 }
 
 /// The SLO window that ends at `t_ms`: `[start, t)` and the budget's full length in
@@ -251,15 +272,28 @@ impl Status {
     }
 }
 
-/// The budget status of `slo` at `t_ms`.
+/// The budget status of `slo` at `t_ms`, every span measured with direct queries.
 pub fn status(slo: &Slo, q: &dyn SliQuery, t_ms: i64) -> Result<Status, String> {
+    status_with(slo, t_ms, &mut |a, b| measure(slo, q, a, b))
+}
+
+/// Measures the SLI over `[a, b)`.
+pub type Measurer<'a> = dyn FnMut(i64, i64) -> Result<Option<Measure>, String> + 'a;
+
+/// The budget status of `slo` at `t_ms`, every span ending at `t_ms` measured by
+/// `measure_span`.
+pub fn status_with(
+    slo: &Slo,
+    t_ms: i64,
+    measure_span: &mut Measurer<'_>,
+) -> Result<Status, String> {
     let (start, window_secs) = window_at(slo.window, t_ms);
-    let over_window = measure(slo, q, start, t_ms)?;
+    let over_window = measure_span(start, t_ms)?;
     let objective = slo.objective_ratio();
     let mut burn_rates = Vec::with_capacity(BURN_WINDOWS.len());
     let mut current = None;
     for secs in BURN_WINDOWS {
-        let m = measure(slo, q, t_ms - secs * 1000, t_ms)?;
+        let m = measure_span(t_ms - secs * 1000, t_ms)?;
         let ratio = m.map(|m| m.error_ratio()).unwrap_or(0.0);
         burn_rates.push((secs, budget::burn_rate(ratio, objective)));
         if secs == CURRENT_WINDOW_SECS {
@@ -319,8 +353,9 @@ pub struct HistoryPoint {
 pub const MAX_POINTS: i64 = 11_000;
 
 /// Per-step measurements `(bucket end, measure of (end − step, end])` from `from_ms`
-/// to `to_ms`; buckets touching maintenance are left out.
-pub fn buckets(
+/// to `to_ms`, read with one range query per SLI query; buckets without data are
+/// absent. Maintenance is not considered here.
+pub fn raw_buckets(
     slo: &Slo,
     q: &dyn SliQuery,
     from_ms: i64,
@@ -340,8 +375,6 @@ pub fn buckets(
     let series = |t: &QueryTemplate, agg: &str| -> Result<Vec<(i64, f64)>, String> {
         q.values(agg, &t.render(&w), from_ms, to_ms, step_ms)
     };
-    let clear =
-        |end: i64| spans_outside_maintenance(slo, end - step_ms, end) == vec![(end - step_ms, end)];
     let mut out = Vec::new();
     match &slo.sli {
         Sli::Events {
@@ -353,7 +386,7 @@ pub fn buckets(
             let ev: std::collections::HashMap<i64, f64> =
                 series(events, "sum")?.into_iter().collect();
             for (t, rate) in totals {
-                if !clear(t) || !rate.is_finite() {
+                if !rate.is_finite() {
                     continue;
                 }
                 let total = (rate * secs as f64).max(0.0);
@@ -373,12 +406,30 @@ pub fn buckets(
         }
         Sli::Raw { error_ratio } => {
             for (t, r) in series(error_ratio, "max")? {
-                if clear(t) && r.is_finite() {
+                if r.is_finite() {
                     out.push((t, Measure::Ratio(r)));
                 }
             }
         }
     }
+    Ok(out)
+}
+
+/// Whether `(end − step, end]` is clear of maintenance.
+pub fn clear_of_maintenance(slo: &Slo, end_ms: i64, step_ms: i64) -> bool {
+    spans_outside_maintenance(slo, end_ms - step_ms, end_ms) == vec![(end_ms - step_ms, end_ms)]
+}
+
+/// [`raw_buckets`] without the buckets that touch maintenance.
+pub fn buckets(
+    slo: &Slo,
+    q: &dyn SliQuery,
+    from_ms: i64,
+    to_ms: i64,
+    step_ms: i64,
+) -> Result<Vec<(i64, Measure)>, String> {
+    let mut out = raw_buckets(slo, q, from_ms, to_ms, step_ms)?;
+    out.retain(|(end, _)| clear_of_maintenance(slo, *end, step_ms));
     Ok(out)
 }
 
@@ -461,20 +512,43 @@ pub fn default_resolution_ms(window: TimeWindow) -> i64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use pharos_slo::model::Maintenance;
+pub(crate) mod tests_support {
+    use super::SliQuery;
+    use pharos_slo::Slo;
+    use std::sync::atomic::{AtomicU64, Ordering};
 
-    /// Answers rate queries from a constant-rate table: `good` and `bad` events per
-    /// second except inside `burst` (ms range), where `burst_bad` per second fail.
-    struct Synthetic {
-        total_rate: f64,
-        bad_rate: f64,
-        burst: (i64, i64),
-        burst_bad: f64,
+    pub const NOW: i64 = 1_800_000_000_000;
+
+    /// Answers `sum(rate(req…[Ns]))` queries from constant rates: `total_rate` events
+    /// per second, `bad_rate` failing, except `burst_bad` failing inside `burst`
+    /// (ms). Counts the raw samples a real storage would read at one per minute.
+    pub struct Counting {
+        pub total_rate: f64,
+        pub bad_rate: f64,
+        pub burst: (i64, i64),
+        pub burst_bad: f64,
+        read: AtomicU64,
     }
 
-    impl Synthetic {
+    impl Counting {
+        pub fn new(total_rate: f64, bad_rate: f64, burst: (i64, i64), burst_bad: f64) -> Self {
+            Counting {
+                total_rate,
+                bad_rate,
+                burst,
+                burst_bad,
+                read: AtomicU64::new(0),
+            }
+        }
+
+        pub fn points(&self) -> u64 {
+            self.read.load(Ordering::Relaxed)
+        }
+
+        pub fn reset_points(&self) {
+            self.read.store(0, Ordering::Relaxed);
+        }
+
         fn count(&self, bad: bool, a: i64, b: i64) -> f64 {
             let secs = (b - a) as f64 / 1000.0;
             let overlap = ((b.min(self.burst.1) - a.max(self.burst.0)).max(0)) as f64 / 1000.0;
@@ -487,12 +561,13 @@ mod tests {
 
         fn answer(&self, expr: &str, t: i64) -> Option<f64> {
             let secs: i64 = expr.split('[').nth(1)?.split('s').next()?.parse().ok()?;
+            self.read.fetch_add((secs / 60) as u64, Ordering::Relaxed);
             let bad = expr.contains("5..");
             Some(self.count(bad, t - secs * 1000, t) / secs as f64)
         }
     }
 
-    impl SliQuery for Synthetic {
+    impl SliQuery for Counting {
         fn value(&self, _agg: &str, expr: &str, t: i64) -> Result<Option<f64>, String> {
             Ok(self.answer(expr, t))
         }
@@ -517,14 +592,20 @@ mod tests {
         }
     }
 
-    fn slo(window_days: u32) -> Slo {
+    pub fn slo(window_days: u32) -> Slo {
         let spec = format!(
             "slos:\n  - service: api\n    name: availability\n    objective: 99.9\n    window: {window_days}d\n    sli:\n      bad_events: sum(rate(req{{code=~\"5..\"}}[{{{{.window}}}}]))\n      total_events: sum(rate(req[{{{{.window}}}}]))\n"
         );
         pharos_slo::load_str(&spec, "t.yml").unwrap().remove(0)
     }
+}
 
-    const NOW: i64 = 1_800_000_000_000;
+#[cfg(test)]
+mod tests {
+    use super::tests_support::{slo, Counting as Synthetic, NOW};
+    use super::*;
+    use pharos_slo::model::Maintenance;
+
     const HOUR: i64 = 3_600_000;
 
     fn close(a: f64, b: f64) -> bool {
@@ -533,12 +614,7 @@ mod tests {
 
     #[test]
     fn exactly_the_error_budget_is_fully_consumed() {
-        let q = Synthetic {
-            total_rate: 10.0,
-            bad_rate: 0.01,
-            burst: (0, 0),
-            burst_bad: 0.0,
-        };
+        let q = Synthetic::new(10.0, 0.01, (0, 0), 0.0);
         let s = status(&slo(30), &q, NOW).unwrap();
         assert!(close(s.budget.consumed_ratio, 1.0), "{:?}", s.budget);
         assert_eq!(s.budget.state, PolicyState::Exhausted);
@@ -553,12 +629,7 @@ mod tests {
 
     #[test]
     fn a_burst_burns_the_short_windows_first() {
-        let q = Synthetic {
-            total_rate: 10.0,
-            bad_rate: 0.0,
-            burst: (NOW - 10 * 60_000, NOW),
-            burst_bad: 1.44 / 10.0 * 10.0,
-        };
+        let q = Synthetic::new(10.0, 0.0, (NOW - 10 * 60_000, NOW), 1.44 / 10.0 * 10.0);
         let s = status(&slo(30), &q, NOW).unwrap();
         let by: std::collections::HashMap<i64, f64> = s.burn_rates.iter().copied().collect();
         // 14.4% errors for 10 minutes: 144x in 5m, 144 × 10/60 = 24x in 1h.
@@ -570,12 +641,7 @@ mod tests {
     #[test]
     fn maintenance_leaves_the_budget_untouched() {
         let mut s = slo(7);
-        let q = Synthetic {
-            total_rate: 10.0,
-            bad_rate: 0.0,
-            burst: (NOW - 3 * HOUR, NOW - 2 * HOUR),
-            burst_bad: 10.0,
-        };
+        let q = Synthetic::new(10.0, 0.0, (NOW - 3 * HOUR, NOW - 2 * HOUR), 10.0);
         let before = status(&s, &q, NOW).unwrap();
         assert!(before.budget.consumed_ratio > 1.0);
         s.maintenance.push(Maintenance {
@@ -656,12 +722,12 @@ mod tests {
 
     #[test]
     fn history_follows_the_rolling_window() {
-        let q = Synthetic {
-            total_rate: 10.0,
-            bad_rate: 0.0,
-            burst: (NOW - 3 * 86_400_000, NOW - 3 * 86_400_000 + HOUR),
-            burst_bad: 0.1,
-        };
+        let q = Synthetic::new(
+            10.0,
+            0.0,
+            (NOW - 3 * 86_400_000, NOW - 3 * 86_400_000 + HOUR),
+            0.1,
+        );
         let s = slo(7);
         let h = history(&s, &q, NOW, 6 * HOUR).unwrap();
         assert_eq!(h.len(), 28);

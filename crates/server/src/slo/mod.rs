@@ -10,6 +10,7 @@
 //! Read path: `/api/v1/slos…` and `/api/v1/reports/slo` → registry, engine, [`eval`],
 //! [`report`].
 
+pub mod buckets;
 pub mod engine;
 pub mod eval;
 pub mod registry;
