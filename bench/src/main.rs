@@ -10,6 +10,7 @@ mod rng;
 mod rules_bench;
 mod scrape_bench;
 mod send;
+mod slo_bench;
 mod targets;
 mod util;
 
@@ -46,6 +47,8 @@ enum Cmd {
     Scrape(scrape_bench::ScrapeArgs),
     /// Rule evaluation: 1000 recording and alerting rules over 100k series, in process.
     Rules(rules_bench::RulesArgs),
+    /// SLO budget engine: one evaluation with direct queries vs the bucket cache.
+    Slo(slo_bench::SloArgs),
 }
 
 #[derive(Args, Clone)]
@@ -140,6 +143,7 @@ fn main() -> ExitCode {
         Cmd::Load(a) => load_only(a),
         Cmd::Scrape(a) => scrape_bench::run(a),
         Cmd::Rules(a) => rules_bench::run(a),
+        Cmd::Slo(a) => slo_bench::run(a),
     };
     match result {
         Ok(code) => code,
