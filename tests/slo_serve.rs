@@ -17,12 +17,10 @@
 mod common;
 
 use common::{
-    client, encode_write, get_json, poll, post_write, query_value, run_pharos, Server, TestSeries,
+    client, encode_write, get_json, poll, post_write, query_value, run_pharos, webhook_server,
+    Server, TestSeries,
 };
 use serde_json::Value;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -79,83 +77,19 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
-    )
-}
-
 /// Unix seconds as RFC 3339 in UTC, e.g. `2026-03-01T02:00:00Z`.
 fn rfc3339(secs: i64) -> String {
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    let s = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    )
+    chrono::DateTime::from_timestamp(secs, 0)
+        .expect("a representable time")
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// Parses an RFC 3339 time (`Z` or a numeric offset, optional fraction) to unix seconds.
+/// Parses an RFC 3339 time to unix seconds.
 fn parse_rfc3339(s: &str) -> f64 {
-    fn fail<T>(s: &str) -> T {
-        panic!("not an RFC 3339 time: {s:?}")
-    }
-    let num = |r: std::ops::Range<usize>| -> i64 {
-        s.get(r)
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| fail(s))
-    };
-    if s.len() < 20 || !matches!(&s[10..11], "T" | "t" | " ") {
-        fail::<()>(s);
-    }
-    let days = days_from_civil(num(0..4), num(5..7), num(8..10));
-    let mut secs = (days * 86_400 + num(11..13) * 3600 + num(14..16) * 60 + num(17..19)) as f64;
-    let mut rest = &s[19..];
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        secs += format!("0.{}", &frac[..digits])
-            .parse::<f64>()
-            .unwrap_or_else(|_| fail(s));
-        rest = &frac[digits..];
-    }
-    match rest {
-        "Z" | "z" => {}
-        off if off.len() == 6 && (off.starts_with('+') || off.starts_with('-')) => {
-            let h: i64 = off[1..3].parse().unwrap_or_else(|_| fail(s));
-            let m: i64 = off[4..6].parse().unwrap_or_else(|_| fail(s));
-            let sign = if off.starts_with('-') { -1.0 } else { 1.0 };
-            secs -= sign * (h * 3600 + m * 60) as f64;
-        }
-        _ => fail(s),
-    }
-    secs
+    chrono::DateTime::parse_from_rfc3339(s)
+        .unwrap_or_else(|e| panic!("not an RFC 3339 time: {s:?}: {e}"))
+        .timestamp_millis() as f64
+        / 1000.0
 }
 
 fn f(v: &Value) -> f64 {
@@ -242,58 +176,6 @@ fn slo_groups(id: &str) -> Vec<String> {
 
 // ---------------------------------------------------------------------------------
 // Webhook capture.
-
-/// A one-route HTTP server: every request's JSON body goes to the channel, answered 200.
-fn webhook_server() -> (String, mpsc::Receiver<Value>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            if let Some(body) = read_request(stream) {
-                if let Ok(v) = serde_json::from_slice(&body) {
-                    if tx.send(v).is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-    });
-    (url, rx)
-}
-
-fn read_request(mut stream: TcpStream) -> Option<Vec<u8>> {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let header_end = loop {
-        let n = stream.read(&mut chunk).ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..header_end]).to_ascii_lowercase();
-    let len: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
-    while buf.len() < header_end + len {
-        let n = stream.read(&mut chunk).ok()?;
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-    Some(buf[header_end..].to_vec())
-}
 
 /// The first firing page alert of a notification, if it holds one.
 fn page_alert(msg: &Value) -> Option<&Value> {
