@@ -54,6 +54,20 @@ pub enum Measure {
 }
 
 impl Measure {
+    /// Counts from a total and the events query's result (`None`: it returned
+    /// nothing). With traffic and no good-events result everything failed, as the
+    /// generated rules record it.
+    fn of_events(kind: EventKind, total: f64, events: Option<f64>) -> Measure {
+        let bad = match kind {
+            EventKind::Bad => events.unwrap_or(0.0),
+            EventKind::Good => (total - events.unwrap_or(0.0)).max(0.0),
+        };
+        Measure::Events {
+            total,
+            bad: bad.min(total),
+        }
+    }
+
     pub fn error_ratio(&self) -> f64 {
         match *self {
             Measure::Events { total, bad } => budget::error_ratio(bad, total),
@@ -129,16 +143,7 @@ fn measure_plain(
         } => {
             let t = events_over(q, total, secs, b_ms)?.unwrap_or(0.0);
             let e = events_over(q, events, secs, b_ms)?;
-            let bad = match kind {
-                EventKind::Bad => e.unwrap_or(0.0),
-                // With traffic and no good-events result, everything failed (as the
-                // generated rules record it).
-                EventKind::Good => (t - e.unwrap_or(0.0)).max(0.0),
-            };
-            Ok(Some(Measure::Events {
-                total: t,
-                bad: bad.min(t),
-            }))
+            Ok(Some(Measure::of_events(*kind, t, e)))
         }
         Sli::Raw { error_ratio } => {
             let expr = error_ratio.render(&format!("{secs}s"));
@@ -391,17 +396,7 @@ pub fn raw_buckets(
                 }
                 let total = (rate * secs as f64).max(0.0);
                 let e = ev.get(&t).map(|r| (r * secs as f64).max(0.0));
-                let bad = match kind {
-                    EventKind::Bad => e.unwrap_or(0.0),
-                    EventKind::Good => (total - e.unwrap_or(0.0)).max(0.0),
-                };
-                out.push((
-                    t,
-                    Measure::Events {
-                        total,
-                        bad: bad.min(total),
-                    },
-                ));
+                out.push((t, Measure::of_events(*kind, total, e)));
             }
         }
         Sli::Raw { error_ratio } => {
