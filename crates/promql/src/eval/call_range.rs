@@ -58,7 +58,7 @@ impl Evaluator<'_> {
     ) -> Result<Val> {
         let matrix_arg = if name == "quantile_over_time" { 1 } else { 0 };
         let range_expr = nth(args, matrix_arg)?;
-        let src = self.range_source(range_expr, grid)?;
+        let mut src = self.range_source(range_expr, grid)?;
         let mut params: Vec<Vec<f64>> = Vec::new();
         for (i, a) in args.iter().enumerate() {
             if i != matrix_arg {
@@ -94,7 +94,9 @@ impl Evaluator<'_> {
         let counter_check = name == "rate" || name == "increase";
         let mut out: Vec<Series> = Vec::with_capacity(src.series.len());
         let mut non_counters: Vec<String> = Vec::new();
-        for s in &src.series {
+        // Taken out so each series' labels move into the result instead of being copied.
+        let series = std::mem::take(&mut src.series);
+        for s in series {
             self.check()?;
             let mut window = Window::new(&s.points);
             let mut points = Vec::new();
@@ -184,7 +186,7 @@ impl Evaluator<'_> {
                     }
                 }
             }
-            let mut series = Series::new(s.labels.clone(), s.drop_name, points);
+            let mut series = Series::new(s.labels, s.drop_name, points);
             if !keeps_name {
                 self.mark_drop_name(&mut series);
             }

@@ -17,6 +17,13 @@ pub(crate) fn without_name(ls: &Labels) -> Labels {
     )
 }
 
+/// [`without_name`] for a label set the caller owns: no label is copied.
+pub(crate) fn into_without_name(ls: Labels) -> Labels {
+    let mut v = ls.into_vec();
+    v.retain(|l| !METADATA_LABELS.contains(&l.name.as_str()));
+    Labels::from_sorted(v)
+}
+
 pub(crate) fn has_metadata(ls: &Labels) -> bool {
     ls.iter()
         .any(|l| METADATA_LABELS.contains(&l.name.as_str()))

@@ -387,7 +387,7 @@ impl<'a> Evaluator<'a> {
         if self.settings.delayed_name_removal {
             s.drop_name = true;
         } else if labels::has_metadata(&s.labels) {
-            s.labels = labels::without_name(&s.labels);
+            s.labels = labels::into_without_name(std::mem::take(&mut s.labels));
         }
     }
 
@@ -434,7 +434,7 @@ impl<'a> Evaluator<'a> {
         let mut series = series;
         for s in &mut series {
             if s.drop_name {
-                s.labels = labels::without_name(&s.labels);
+                s.labels = labels::into_without_name(std::mem::take(&mut s.labels));
                 s.drop_name = false;
             }
         }

@@ -161,11 +161,14 @@ impl Evaluator<'_> {
         let mut found: BTreeMap<Labels, Vec<Point>> = BTreeMap::new();
         let single = groups.len() == 1;
         let mut ordered: Vec<Series> = Vec::new();
+        // Series of one selection tend to have as many samples as each other; sizing
+        // each buffer like the previous one saves the growth reallocations.
+        let mut expected = 0;
         for matchers in &groups {
             for series in querier.select(matchers)? {
                 self.check()?;
                 let mut series = series?;
-                let mut points = Vec::new();
+                let mut points = Vec::with_capacity(expected);
                 while let Some(s) = series.samples.next_sample() {
                     if s.t >= mint && s.t <= maxt {
                         points.push(Point { t: s.t, v: s.v });
@@ -174,6 +177,7 @@ impl Evaluator<'_> {
                 if let Some(e) = series.samples.error() {
                     return Err(QueryError::Storage(e.to_string()));
                 }
+                expected = points.len();
                 self.stats.samples_loaded = self
                     .stats
                     .samples_loaded

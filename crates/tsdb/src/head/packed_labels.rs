@@ -30,6 +30,25 @@ impl PackedLabels {
 
 struct PairIter<'a>(Decbuf<'a>);
 
+/// The pairs as bytes, without UTF-8 validation: for comparisons, where byte order
+/// is string order and validating every label of every compared series would cost
+/// more than the comparison itself (sorting a selection compares each set often).
+struct BytePairIter<'a>(Decbuf<'a>);
+
+impl<'a> Iterator for BytePairIter<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let mut field = || {
+            let n = self.0.len_prefix(1).ok()?;
+            self.0.bytes(n).ok()
+        };
+        Some((field()?, field()?))
+    }
+}
+
 impl<'a> Iterator for PairIter<'a> {
     type Item = (&'a str, &'a str);
     fn next(&mut self) -> Option<Self::Item> {
@@ -50,7 +69,10 @@ impl PartialOrd for PackedLabels {
 /// The same order as `Labels::cmp`: pairwise by name then value, shorter prefix first.
 impl Ord for PackedLabels {
     fn cmp(&self, other: &Self) -> Ordering {
-        let (mut a, mut b) = (self.pairs(), other.pairs());
+        let (mut a, mut b) = (
+            BytePairIter(Decbuf::new(&self.0)),
+            BytePairIter(Decbuf::new(&other.0)),
+        );
         loop {
             match (a.next(), b.next()) {
                 (None, None) => return Ordering::Equal,
