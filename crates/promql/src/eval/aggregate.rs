@@ -56,10 +56,13 @@ fn assign_groups(g: &Grouping, input: &[Series]) -> (Vec<usize>, Vec<Labels>) {
         .iter()
         .map(|s| {
             let key = g.labels(&s.labels);
-            *index.entry(key.clone()).or_insert_with(|| {
-                groups.push(key);
-                groups.len() - 1
-            })
+            // Most series join an existing group: look up before copying the key.
+            if let Some(&i) = index.get(&key) {
+                return i;
+            }
+            groups.push(key.clone());
+            index.insert(key, groups.len() - 1);
+            groups.len() - 1
         })
         .collect();
     (of, groups)
