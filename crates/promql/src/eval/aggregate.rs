@@ -37,6 +37,19 @@ impl Grouping {
     }
 
     /// The labels of the group a series belongs to (which also identify the group).
+    /// What [`Grouping::labels`] keeps, borrowed.
+    fn label_refs<'a>(&self, ls: &'a Labels) -> Vec<&'a pharos_model::Label> {
+        ls.iter()
+            .filter(|l| {
+                if self.without {
+                    !(self.names.contains(&l.name) || l.name == pharos_model::METRIC_NAME)
+                } else {
+                    self.names.contains(&l.name)
+                }
+            })
+            .collect()
+    }
+
     fn labels(&self, ls: &Labels) -> Labels {
         if self.without {
             labels::without(ls, &self.names, true)
@@ -50,22 +63,12 @@ impl Grouping {
 
 /// Group index per input series, groups numbered in order of first appearance.
 fn assign_groups(g: &Grouping, input: &[Series]) -> (Vec<usize>, Vec<Labels>) {
-    let mut index: HashMap<Labels, usize> = HashMap::new();
-    let mut groups = Vec::new();
+    let mut index = labels::KeyIndex::default();
     let of = input
         .iter()
-        .map(|s| {
-            let key = g.labels(&s.labels);
-            // Most series join an existing group: look up before copying the key.
-            if let Some(&i) = index.get(&key) {
-                return i;
-            }
-            groups.push(key.clone());
-            index.insert(key, groups.len() - 1);
-            groups.len() - 1
-        })
+        .map(|s| index.id(g.label_refs(&s.labels)))
         .collect();
-    (of, groups)
+    (of, index.keys)
 }
 
 /// Go's `math.Max`/`math.Min` over a parameter's values: NaN wins.

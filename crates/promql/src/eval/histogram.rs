@@ -148,19 +148,14 @@ impl Evaluator<'_> {
         node: &Expr,
     ) -> (Vec<Option<(usize, f64)>>, Vec<Labels>) {
         let delayed = self.settings.delayed_name_removal;
-        let mut index: HashMap<Labels, usize> = HashMap::new();
-        let mut groups: Vec<Labels> = Vec::new();
+        let mut index = labels::KeyIndex::default();
         let mut member = Vec::with_capacity(input.len());
         for s in input {
             let le = s.labels.get("le").unwrap_or("");
             match le.parse::<f64>() {
                 Ok(ub) => {
-                    let key = labels::without(&s.labels, &["le".to_string()], false);
-                    let g = *index.entry(key.clone()).or_insert_with(|| {
-                        groups.push(key);
-                        groups.len() - 1
-                    });
-                    member.push(Some((g, ub)));
+                    let key = s.labels.iter().filter(|l| l.name != "le").collect();
+                    member.push(Some((index.id(key), ub)));
                 }
                 Err(_) => {
                     member.push(None);
@@ -180,7 +175,7 @@ impl Evaluator<'_> {
                 }
             }
         }
-        (member, groups)
+        (member, index.keys)
     }
 
     fn monotonicity_info(&mut self, group: &Labels, node: &Expr) {

@@ -40,6 +40,30 @@ pub(crate) fn without(ls: &Labels, names: &[String], drop_name: bool) -> Labels 
 }
 
 /// Only the labels of `ls` named in `names`.
+/// Numbers group keys in order of first appearance. Keys are looked up as borrowed
+/// labels, so a series joining an existing group copies no label.
+#[derive(Default)]
+pub(crate) struct KeyIndex<'a> {
+    index: std::collections::HashMap<Vec<&'a Label>, usize>,
+    /// The keys, by number.
+    pub keys: Vec<Labels>,
+}
+
+impl<'a> KeyIndex<'a> {
+    /// The number of the group `key` (labels in name order) belongs to.
+    pub fn id(&mut self, key: Vec<&'a Label>) -> usize {
+        if let Some(&i) = self.index.get(&key) {
+            return i;
+        }
+        let i = self.keys.len();
+        self.keys.push(Labels::from_sorted(
+            key.iter().map(|l| (*l).clone()).collect(),
+        ));
+        self.index.insert(key, i);
+        i
+    }
+}
+
 pub(crate) fn keep(ls: &Labels, names: &[String]) -> Labels {
     Labels::from_sorted(
         ls.iter()
