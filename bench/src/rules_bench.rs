@@ -665,15 +665,6 @@ struct Round {
     failures: u64,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
-
 fn eval_round(groups: &mut [Group], env: &GroupEnv<'_>, ts: i64) -> Round {
     let failures0: u64 = groups.iter().map(|g| g.counters.evaluation_failures).sum();
     let cpu0 = process_cpu();
@@ -830,8 +821,8 @@ pub fn run(a: RulesArgs) -> Result<ExitCode> {
         .map(|r| r.active_alerts().len())
         .sum();
 
-    let wall = median(rounds.iter().map(|r| r.wall).collect());
-    let cpu = median(rounds.iter().map(|r| r.cpu).collect());
+    let wall = util::median(rounds.iter().map(|r| r.wall).collect());
+    let cpu = util::median(rounds.iter().map(|r| r.cpu).collect());
     let range = |f: fn(&Round) -> f64| {
         let v: Vec<f64> = rounds.iter().map(f).collect();
         (

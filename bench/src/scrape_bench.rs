@@ -279,19 +279,6 @@ impl ServerResult {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    let m = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[m]
-    } else {
-        (v[m - 1] + v[m]) / 2.0
-    }
-}
-
 fn measure_server(
     kind: Kind,
     bin: &Path,
@@ -575,7 +562,7 @@ fn render(
     let mut medians = Vec::new();
     for r in results {
         let rates = r.rates(series);
-        let med = median(rates.clone());
+        let med = util::median(rates.clone());
         medians.push((r.kind, med));
         let min = rates.iter().copied().fold(f64::INFINITY, f64::min);
         let max = rates.iter().copied().fold(0.0, f64::max);
@@ -622,9 +609,9 @@ mod tests {
 
     #[test]
     fn median_of_odd_and_even() {
-        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
-        assert!(median(Vec::new()).is_nan());
+        assert_eq!(util::median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(util::median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert!(util::median(Vec::new()).is_nan());
     }
 
     #[test]

@@ -40,15 +40,6 @@ pub struct SloArgs {
     work_dir: Option<std::path::PathBuf>,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
-
 /// Writes the counters in time order, one batch per timestamp; returns the time of
 /// the last sample.
 fn populate(db: &Db, a: &SloArgs, end_ms: i64) -> Result<(i64, u64)> {
@@ -171,7 +162,7 @@ pub fn run(a: SloArgs) -> Result<ExitCode> {
         .map(|r| r.budget.consumed_ratio)
         .unwrap_or(f64::NAN);
     let cached = cold_status.budget.consumed_ratio;
-    let (d, w) = (median(direct), median(warm));
+    let (d, w) = (util::median(direct), util::median(warm));
     println!(
         "SLO budget evaluation, {} series, {}-day window of {} s samples ({written} samples)",
         a.instances * 2,

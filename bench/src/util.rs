@@ -234,6 +234,20 @@ pub fn url_encode(s: &str) -> String {
     out
 }
 
+/// The middle value (the mean of the two middle ones for an even count); NaN for none.
+pub fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
