@@ -157,7 +157,7 @@ fn status_json(s: &Status) -> Value {
         "exhaustion_seconds": b.exhaustion_secs.map(finite).unwrap_or(Value::Null),
         "exhaustion_at": b.exhaustion_secs
             .filter(|s| s.is_finite())
-            .map(|secs| json!(rfc3339(s.at_ms + (secs * 1000.0) as i64)))
+            .map(|secs| json!(rfc3339(s.at_ms.saturating_add((secs * 1000.0) as i64))))
             .unwrap_or(Value::Null),
         "policy_state": b.state.as_str(),
         "freeze": b.freeze,

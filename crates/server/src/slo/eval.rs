@@ -438,6 +438,17 @@ pub fn history(
 ) -> Result<Vec<HistoryPoint>, String> {
     let (start, window_secs) = window_at(slo.window, to_ms);
     let span_ms = to_ms - start;
+    if step_ms > span_ms {
+        // Early in a calendar month there is no full step yet.
+        if slo.window == TimeWindow::CalendarMonth {
+            return Ok(Vec::new());
+        }
+        return Err(format!(
+            "resolution {}s is longer than the window so far ({}s)",
+            step_ms / 1000,
+            span_ms / 1000
+        ));
+    }
     // Rolling windows need one window of buckets before the first point.
     let lead = match slo.window {
         TimeWindow::Rolling { .. } => span_ms,
@@ -733,6 +744,9 @@ mod tests {
         let last = h.last().unwrap();
         assert!(close(last.consumed_ratio, 360.0 / (6_048_000.0 * 0.001)));
         assert!(buckets(&s, &q, 0, NOW, 500).is_err());
+        assert!(history(&s, &q, NOW, 8 * 86_400_000)
+            .unwrap_err()
+            .starts_with("resolution"));
         assert!(buckets(&s, &q, 0, NOW, 1_000).is_err());
     }
 }
