@@ -623,6 +623,8 @@ mod tests {
         let b = client.get(&url).send().unwrap().text().unwrap();
         assert_eq!(a.lines().filter(|l| !l.starts_with('#')).count(), 300);
         assert_ne!(a, b, "values change between scrapes");
+        // Counted after the body is flushed, so the client may read it first.
+        wait_count(&ex.delivered, 2, Duration::from_secs(5), "delivered").unwrap();
         assert_eq!(ex.delivered.load(Ordering::Relaxed), 2);
         let missing = client
             .get(format!("http://127.0.0.1:{port}/other"))
