@@ -384,42 +384,6 @@ fn generate(w: Window) -> Vec<TestSeries> {
     out
 }
 
-/// Writes all series to a server, slice by slice in time order; panics on a non-2xx.
-fn write_all(
-    client: &reqwest::blocking::Client,
-    name: &str,
-    url: &str,
-    data: &[TestSeries],
-    w: Window,
-) {
-    let mut from = w.start;
-    while from <= w.end {
-        let to = from + STEPS_PER_REQUEST * INTERVAL_MS;
-        let part: Vec<TestSeries> = data
-            .iter()
-            .map(|s| TestSeries {
-                labels: s.labels.clone(),
-                samples: s
-                    .samples
-                    .iter()
-                    .copied()
-                    .filter(|&(t, _)| t >= from && t < to)
-                    .collect(),
-            })
-            .filter(|s| !s.samples.is_empty())
-            .collect();
-        let resp = post_write(client, url, encode_write(&part))
-            .unwrap_or_else(|e| panic!("remote_write to {name}: {e}"));
-        let status = resp.status();
-        assert!(
-            status.is_success(),
-            "remote_write to {name} answered {status}: {}",
-            resp.text().unwrap_or_default()
-        );
-        from = to;
-    }
-}
-
 /// One evaluation of a query.
 #[derive(Clone, Copy, Debug)]
 enum Eval {
@@ -871,8 +835,22 @@ fn promql_differential() {
 
     let window = Window::recent();
     let data = generate(window);
-    write_all(&client, "prometheus", &prometheus.url, &data, window);
-    write_all(&client, "pharos", &pharos.url(""), &data, window);
+    write_in_time_slices(
+        &client,
+        "prometheus",
+        &prometheus.url,
+        &data,
+        (window.start, window.end),
+        STEPS_PER_REQUEST * INTERVAL_MS,
+    );
+    write_in_time_slices(
+        &client,
+        "pharos",
+        &pharos.url(""),
+        &data,
+        (window.start, window.end),
+        STEPS_PER_REQUEST * INTERVAL_MS,
+    );
 
     // Both must hold every sample before their answers mean anything. Counted per metric
     // name: a range function drops the name, and series of different names would clash.

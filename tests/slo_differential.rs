@@ -51,7 +51,7 @@
 mod common;
 
 use common::prometheus::Prometheus;
-use common::{client, encode_write, get_json, post_write, run_pharos, send_signal, Server};
+use common::{client, get_json, run_pharos, send_signal, write_in_time_slices, Server};
 use common::{poll, TestSeries};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -210,36 +210,6 @@ fn generate(end: i64) -> Vec<TestSeries> {
     ));
     out.push(hist("http_request_duration_seconds_count", None, 1e6, &all));
     out
-}
-
-/// Remote-writes `data` in slices of time, each holding every series.
-fn write_all(http: &reqwest::blocking::Client, name: &str, url: &str, data: &[TestSeries]) {
-    let (first, last) = (data[0].samples[0].0, data[0].samples.last().unwrap().0);
-    let mut from = first;
-    while from <= last {
-        let to = from + STEPS_PER_REQUEST * STEP_MS;
-        let part: Vec<TestSeries> = data
-            .iter()
-            .map(|s| TestSeries {
-                labels: s.labels.clone(),
-                samples: s
-                    .samples
-                    .iter()
-                    .copied()
-                    .filter(|&(t, _)| t >= from && t < to)
-                    .collect(),
-            })
-            .collect();
-        let resp = post_write(http, url, encode_write(&part))
-            .unwrap_or_else(|e| panic!("remote_write to {name}: {e}"));
-        let status = resp.status();
-        assert!(
-            status.is_success(),
-            "remote_write to {name} answered {status}: {}",
-            resp.text().unwrap_or_default()
-        );
-        from = to;
-    }
 }
 
 /// A label set without `__name__`.
@@ -505,8 +475,13 @@ fn slo_differential() {
 
     let end = now_ms() / STEP_MS * STEP_MS;
     let data = generate(end);
-    write_all(&http, "prometheus", &prometheus.url, &data);
-    write_all(&http, "pharos", &pharos.url(""), &data);
+    let span = (
+        data[0].samples[0].0,
+        data[0].samples[data[0].samples.len() - 1].0,
+    );
+    let slice = STEPS_PER_REQUEST * STEP_MS;
+    write_in_time_slices(&http, "prometheus", &prometheus.url, &data, span, slice);
+    write_in_time_slices(&http, "pharos", &pharos.url(""), &data, span, slice);
     let written = ((STEPS + 1) as usize * data.len()) as f64;
     for (name, base) in [
         ("prometheus", prometheus.url.clone()),

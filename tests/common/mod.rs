@@ -487,3 +487,42 @@ fn read_request(mut stream: std::net::TcpStream) -> Option<Vec<u8>> {
     );
     Some(buf[header_end..].to_vec())
 }
+
+/// Remote-writes `data` from `span.0` to `span.1` (inclusive) in slices of
+/// `slice_ms`, each holding every series that has samples in it, so a server's head
+/// sees all series advance together; panics on a non-2xx answer.
+pub fn write_in_time_slices(
+    client: &reqwest::blocking::Client,
+    name: &str,
+    url: &str,
+    data: &[TestSeries],
+    span: (i64, i64),
+    slice_ms: i64,
+) {
+    let mut from = span.0;
+    while from <= span.1 {
+        let to = from + slice_ms;
+        let part: Vec<TestSeries> = data
+            .iter()
+            .map(|s| TestSeries {
+                labels: s.labels.clone(),
+                samples: s
+                    .samples
+                    .iter()
+                    .copied()
+                    .filter(|&(t, _)| t >= from && t < to)
+                    .collect(),
+            })
+            .filter(|s| !s.samples.is_empty())
+            .collect();
+        let resp = post_write(client, url, encode_write(&part))
+            .unwrap_or_else(|e| panic!("remote_write to {name}: {e}"));
+        let status = resp.status();
+        assert!(
+            status.is_success(),
+            "remote_write to {name} answered {status}: {}",
+            resp.text().unwrap_or_default()
+        );
+        from = to;
+    }
+}
